@@ -1,0 +1,100 @@
+"""Settings from `CXOPS_*` environment variables, and the layout of the local home directory."""
+
+from __future__ import annotations
+
+import getpass
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings", "project_root"]
+
+
+def project_root() -> Path:
+    """The checkout that holds `models/`, `feature_repo/`, `policies/` (the package lives in `platform/cxops`)."""
+    here = Path(__file__).resolve().parents[2]
+    if (here / "models").is_dir():
+        return here
+    return Path.cwd()
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Defaults run the whole platform on one machine with no set-up."""
+
+    model_config = SettingsConfigDict(env_prefix="CXOPS_", extra="forbid")
+
+    home: Path = Path(".cxops")
+    """Local state: metadata DB, Feast stores, dataset snapshots, artifacts, bentos."""
+    root: Path = project_root()
+    """Where the model specs (`models/`), the Feast repository and the policies live."""
+    database_url: str | None = None
+    """SQLAlchemy URL of the metadata store; default a SQLite file in the home directory."""
+    online_store: Literal["sqlite", "redis"] = "sqlite"
+    """Feast online store: embedded SQLite, or Redis in production."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    feast_project: str = "cxops"
+    """Feast project name (namespaces keys in a shared online store)."""
+    pseudonym_key: SecretStr | None = None
+    """HMAC key for customer pseudonyms. Unset: a key is generated once in the home directory."""
+    actor: str = getpass.getuser()
+    """Who the local CLI acts as (recorded in lineage and the audit trail)."""
+    ray_address: str | None = None
+    """Ray cluster address; unset starts a local Ray on this machine."""
+    ray_num_cpus: int | None = None
+
+    @cached_property
+    def home_dir(self) -> Path:
+        path = self.home.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def metadata_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home_dir / 'cxops.db'}"
+
+    def subdir(self, name: str) -> Path:
+        path = self.home_dir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.subdir("datasets")
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.subdir("artifacts")
+
+    @property
+    def feast_dir(self) -> Path:
+        return self.subdir("feast")
+
+    @property
+    def bentoml_home(self) -> Path:
+        return self.subdir("bentoml")
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def feature_repo_dir(self) -> Path:
+        return self.root / "feature_repo"
+
+    def pseudonym_key_bytes(self) -> bytes:
+        """The configured key, or the one generated in the home directory (created on first use, mode 600)."""
+        if self.pseudonym_key is not None:
+            return self.pseudonym_key.get_secret_value().encode()
+        key_file = self.home_dir / "pseudonym.key"
+        if not key_file.exists():
+            key_file.touch(mode=0o600)
+            key_file.write_text(secrets.token_hex(32))
+        return key_file.read_text().strip().encode()
+
+
+def get_settings() -> Settings:
+    return Settings()
