@@ -10,8 +10,14 @@ import numpy as np
 import pandas as pd
 
 SERVICE_COLUMNS = [
-    "PhoneService", "MultipleLines", "OnlineSecurity", "OnlineBackup", "DeviceProtection",
-    "TechSupport", "StreamingTV", "StreamingMovies",
+    "PhoneService",
+    "MultipleLines",
+    "OnlineSecurity",
+    "OnlineBackup",
+    "DeviceProtection",
+    "TechSupport",
+    "StreamingTV",
+    "StreamingMovies",
 ]
 
 
@@ -24,7 +30,9 @@ def derive_features(raw: pd.DataFrame) -> pd.DataFrame:
     total = out["TotalCharges"].astype(float)
     out["TotalCharges"] = total.fillna(0.0)
     months = out["tenure"].astype(float).clip(lower=1)
-    out["avg_monthly_spend"] = np.where(out["tenure"] > 0, out["TotalCharges"] / months, out["MonthlyCharges"])
+    out["avg_monthly_spend"] = np.where(
+        out["tenure"] > 0, out["TotalCharges"] / months, out["MonthlyCharges"]
+    )
     # Positive when the current bill is above what the customer paid on average: a price-rise signal.
     out["charge_trend"] = out["MonthlyCharges"] - out["avg_monthly_spend"]
     return out

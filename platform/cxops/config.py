@@ -15,7 +15,7 @@ __all__ = ["Settings", "get_settings", "project_root"]
 
 
 def project_root() -> Path:
-    """The checkout that holds `models/`, `feature_repo/`, `policies/` (the package lives in `platform/cxops`)."""
+    """The checkout holding `models/`, `feature_repo/` and `policies/` (the package is `platform/cxops`)."""
     here = Path(__file__).resolve().parents[2]
     if (here / "models").is_dir():
         return here
@@ -84,6 +84,25 @@ class Settings(BaseSettings):
     @property
     def feature_repo_dir(self) -> Path:
         return self.root / "feature_repo"
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as `CXOPS_*` variables, for child processes (pipeline steps, model servers)."""
+        env = {
+            "CXOPS_HOME": str(self.home_dir),
+            "CXOPS_ROOT": str(self.root.resolve()),
+            "CXOPS_DATABASE_URL": self.metadata_url,
+            "CXOPS_ONLINE_STORE": self.online_store,
+            "CXOPS_REDIS_URL": self.redis_url,
+            "CXOPS_FEAST_PROJECT": self.feast_project,
+            "CXOPS_ACTOR": self.actor,
+        }
+        if self.pseudonym_key is not None:
+            env["CXOPS_PSEUDONYM_KEY"] = self.pseudonym_key.get_secret_value()
+        if self.ray_address:
+            env["CXOPS_RAY_ADDRESS"] = self.ray_address
+        if self.ray_num_cpus:
+            env["CXOPS_RAY_NUM_CPUS"] = str(self.ray_num_cpus)
+        return env
 
     def pseudonym_key_bytes(self) -> bytes:
         """The configured key, or the one generated in the home directory (created on first use, mode 600)."""

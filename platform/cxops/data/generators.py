@@ -19,9 +19,22 @@ from cxops.errors import NotFoundError
 
 __all__ = ["GENERATORS", "generate", "telco_subscribers"]
 
-_ADDONS = ["OnlineSecurity", "OnlineBackup", "DeviceProtection", "TechSupport", "StreamingTV", "StreamingMovies"]
-_ADDON_PRICE = {"OnlineSecurity": 5.0, "OnlineBackup": 5.0, "DeviceProtection": 5.0, "TechSupport": 5.0,
-                "StreamingTV": 10.0, "StreamingMovies": 10.0}
+_ADDONS = [
+    "OnlineSecurity",
+    "OnlineBackup",
+    "DeviceProtection",
+    "TechSupport",
+    "StreamingTV",
+    "StreamingMovies",
+]
+_ADDON_PRICE = {
+    "OnlineSecurity": 5.0,
+    "OnlineBackup": 5.0,
+    "DeviceProtection": 5.0,
+    "TechSupport": 5.0,
+    "StreamingTV": 10.0,
+    "StreamingMovies": 10.0,
+}
 
 
 def _customer_ids(rng: np.random.Generator, n: int) -> list[str]:
@@ -42,8 +55,9 @@ def telco_subscribers(n: int = 5000, seed: int = 7, as_of: datetime | None = Non
 
     # Tenure is bimodal in real telco bases: many new customers and a loyal long-tenure core.
     tenure = np.where(rng.random(n) < 0.45, rng.integers(0, 13, n), rng.integers(13, 73, n))
-    contract_p = np.column_stack([np.full(n, 0.75) - tenure / 120, np.full(n, 0.15) + tenure / 400,
-                                  np.full(n, 0.10) + tenure / 240])
+    contract_p = np.column_stack(
+        [np.full(n, 0.75) - tenure / 120, np.full(n, 0.15) + tenure / 400, np.full(n, 0.10) + tenure / 240]
+    )
     contract_p = np.clip(contract_p, 0.02, None)
     contract_p /= contract_p.sum(axis=1, keepdims=True)
     contract_idx = (contract_p.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
@@ -81,35 +95,62 @@ def telco_subscribers(n: int = 5000, seed: int = 7, as_of: datetime | None = Non
 
     payment = rng.choice(
         ["Electronic check", "Mailed check", "Bank transfer (automatic)", "Credit card (automatic)"],
-        size=n, p=[0.34, 0.23, 0.22, 0.21],
+        size=n,
+        p=[0.34, 0.23, 0.22, 0.21],
     )
     no_support = frame["TechSupport"] == "No"
     contacts = rng.poisson(0.4 + 1.2 * ((internet == "Fiber optic") & no_support) + 0.8 * price_rise)
 
     logit = (
         -1.9
-        + 1.4 * (contract == "Month-to-month") - 1.2 * (contract == "Two year")
-        - 0.035 * tenure + 0.8 * (internet == "Fiber optic") + 0.55 * (payment == "Electronic check")
-        - 0.45 * (frame["TechSupport"] == "Yes") - 0.35 * (frame["OnlineSecurity"] == "Yes")
-        + 0.7 * price_rise + 0.35 * contacts + 0.25 * (frame["SeniorCitizen"] == "1")
-        - 0.2 * (frame["Partner"] == "Yes") + rng.normal(0, 0.5, n)
+        + 1.4 * (contract == "Month-to-month")
+        - 1.2 * (contract == "Two year")
+        - 0.035 * tenure
+        + 0.8 * (internet == "Fiber optic")
+        + 0.55 * (payment == "Electronic check")
+        - 0.45 * (frame["TechSupport"] == "Yes")
+        - 0.35 * (frame["OnlineSecurity"] == "Yes")
+        + 0.7 * price_rise
+        + 0.35 * contacts
+        + 0.25 * (frame["SeniorCitizen"] == "1")
+        - 0.2 * (frame["Partner"] == "Yes")
+        + rng.normal(0, 0.5, n)
     )
     churn = rng.random(n) < 1 / (1 + np.exp(-logit))
 
     observed = [as_of - timedelta(seconds=int(s)) for s in rng.integers(3600, 90 * 86400, n)]
-    frame.update({
-        "Contract": contract,
-        "PaperlessBilling": np.where(rng.random(n) < 0.6, "Yes", "No"),
-        "PaymentMethod": payment,
-        "MonthlyCharges": monthly,
-        "TotalCharges": np.where(tenure == 0, np.nan, total),
-        "support_contacts_90d": contacts.astype(int),
-        "Churn": np.where(churn, "Yes", "No"),
-        "event_timestamp": pd.to_datetime(observed, utc=True),
-    })
-    columns = ["customerID", "gender", "SeniorCitizen", "Partner", "Dependents", "tenure", "PhoneService",
-               "MultipleLines", "InternetService", *_ADDONS, "Contract", "PaperlessBilling", "PaymentMethod",
-               "MonthlyCharges", "TotalCharges", "support_contacts_90d", "Churn", "event_timestamp"]
+    frame.update(
+        {
+            "Contract": contract,
+            "PaperlessBilling": np.where(rng.random(n) < 0.6, "Yes", "No"),
+            "PaymentMethod": payment,
+            "MonthlyCharges": monthly,
+            "TotalCharges": np.where(tenure == 0, np.nan, total),
+            "support_contacts_90d": contacts.astype(int),
+            "Churn": np.where(churn, "Yes", "No"),
+            "event_timestamp": pd.to_datetime(observed, utc=True),
+        }
+    )
+    columns = [
+        "customerID",
+        "gender",
+        "SeniorCitizen",
+        "Partner",
+        "Dependents",
+        "tenure",
+        "PhoneService",
+        "MultipleLines",
+        "InternetService",
+        *_ADDONS,
+        "Contract",
+        "PaperlessBilling",
+        "PaymentMethod",
+        "MonthlyCharges",
+        "TotalCharges",
+        "support_contacts_90d",
+        "Churn",
+        "event_timestamp",
+    ]
     return pd.DataFrame(frame)[columns]
 
 

@@ -35,12 +35,15 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
     elif path.suffix.lower() == ".csv":
         frame.to_csv(tmp, index=False)
     else:
-        raise InvalidInputError(f"output file {path}: unsupported format '{path.suffix}'; use .csv or .parquet")
+        raise InvalidInputError(
+            f"output file {path}: unsupported format '{path.suffix}'; use .csv or .parquet"
+        )
     tmp.replace(path)  # never leave a half-written output behind
 
 
-def coerce(raw: pd.DataFrame, spec: ModelSpec, *, require_label: bool = True,
-           observed_at: datetime | None = None) -> pd.DataFrame:
+def coerce(
+    raw: pd.DataFrame, spec: ModelSpec, *, require_label: bool = True, observed_at: datetime | None = None
+) -> pd.DataFrame:
     """Typed copy of `raw`: numbers parsed (unparseable -> NaN, caught by validation), categories as text.
 
     Nullable columns the file lacks are added empty (the IBM file has no `support_contacts_90d`); a file
@@ -48,13 +51,19 @@ def coerce(raw: pd.DataFrame, spec: ModelSpec, *, require_label: bool = True,
     """
     frame = raw.copy()
     skip = set() if require_label else {spec.data.label}
-    missing = [c.name for c in spec.data.columns
-               if c.name not in frame.columns and not c.nullable and c.name not in skip
-               and c.name != spec.data.timestamp]
+    missing = [
+        c.name
+        for c in spec.data.columns
+        if c.name not in frame.columns
+        and not c.nullable
+        and c.name not in skip
+        and c.name != spec.data.timestamp
+    ]
     if missing:
         raise InvalidInputError(
             f"model '{spec.name}': input lacks required columns {missing}; expected the raw schema "
-            f"in models/{spec.name}/spec.yaml (data.columns)")
+            f"in models/{spec.name}/spec.yaml (data.columns)"
+        )
     for col in spec.data.columns:
         if col.name in skip:
             continue

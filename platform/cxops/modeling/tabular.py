@@ -38,8 +38,12 @@ def encode_inputs(frame: pd.DataFrame, inputs: list[Column]) -> pd.DataFrame:
     for col in inputs:
         values = frame[col.name]
         if col.type == "category":
-            out[col.name] = pd.Categorical(values.astype(object).where(values.notna(), None).map(
-                lambda v: None if v is None else str(v)), categories=col.categories)
+            out[col.name] = pd.Categorical(
+                values.astype(object)
+                .where(values.notna(), None)
+                .map(lambda v: None if v is None else str(v)),
+                categories=col.categories,
+            )
         else:
             out[col.name] = pd.to_numeric(values, errors="coerce").astype(float)
     return pd.DataFrame(out, index=frame.index)
@@ -56,11 +60,21 @@ class TabularClassifier:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_spec(cls, spec: ModelSpec, booster: xgb.Booster, threshold: float, **metadata: Any) -> TabularClassifier:
-        negative = next(c for c in spec.data.column(spec.data.label).categories or [] if c != spec.data.positive_label)
-        return cls(booster=booster, inputs=list(spec.features.inputs), threshold=float(threshold),
-                   model_name=spec.name, positive_label=spec.data.positive_label, negative_label=negative,
-                   metadata=metadata)
+    def from_spec(
+        cls, spec: ModelSpec, booster: xgb.Booster, threshold: float, **metadata: Any
+    ) -> TabularClassifier:
+        negative = next(
+            c for c in spec.data.column(spec.data.label).categories or [] if c != spec.data.positive_label
+        )
+        return cls(
+            booster=booster,
+            inputs=list(spec.features.inputs),
+            threshold=float(threshold),
+            model_name=spec.name,
+            positive_label=spec.data.positive_label,
+            negative_label=negative,
+            metadata=metadata,
+        )
 
     @property
     def feature_names(self) -> list[str]:
@@ -98,11 +112,19 @@ class TabularClassifier:
     def load(cls, directory: Path) -> TabularClassifier:
         directory = Path(directory)
         if not (directory / _META_FILE).is_file() or not (directory / _BOOSTER_FILE).is_file():
-            raise NotFoundError(f"no trained model in {directory} (expected {_BOOSTER_FILE} and {_META_FILE})")
+            raise NotFoundError(
+                f"no trained model in {directory} (expected {_BOOSTER_FILE} and {_META_FILE})"
+            )
         meta = json.loads((directory / _META_FILE).read_text())
         booster = xgb.Booster()
         booster.load_model(directory / _BOOSTER_FILE)
         booster.set_param({"nthread": 1})  # one request at a time per worker: no thread-pool contention
-        return cls(booster=booster, inputs=[Column(**c) for c in meta["inputs"]], threshold=meta["threshold"],
-                   model_name=meta["model_name"], positive_label=meta["positive_label"],
-                   negative_label=meta["negative_label"], metadata=meta.get("metadata", {}))
+        return cls(
+            booster=booster,
+            inputs=[Column(**c) for c in meta["inputs"]],
+            threshold=meta["threshold"],
+            model_name=meta["model_name"],
+            positive_label=meta["positive_label"],
+            negative_label=meta["negative_label"],
+            metadata=meta.get("metadata", {}),
+        )

@@ -44,7 +44,9 @@ class Column(_Strict):
     @model_validator(mode="after")
     def _categories_only_for_category(self) -> Column:
         if (self.type == "category") != (self.categories is not None):
-            raise ValueError(f"column '{self.name}': 'categories' is required for, and only for, type 'category'")
+            raise ValueError(
+                f"column '{self.name}': 'categories' is required for, and only for, type 'category'"
+            )
         return self
 
 

@@ -1,0 +1,53 @@
+# CXOps — the Makefile is the contract. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+LOCK := requirements/main.lock
+STAMP := $(VENV)/.installed-$(shell sha256sum $(LOCK) pyproject.toml | sha256sum | cut -c1-12)
+UV_VERSION := 0.13.8
+
+.PHONY: help install lock demo test test-fast lint format pipeline-compile services clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): $(LOCK) pyproject.toml
+	@echo "==> installing the pinned environment into $(VENV) (first run only)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python -r $(LOCK)
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## create .venv from the lock file (automatic for every other target)
+
+lock: ## re-resolve requirements/main.in into requirements/main.lock
+	@$(BIN)/uv pip compile --quiet --python-version 3.11 requirements/main.in -o $(LOCK)
+
+services: ## start local PostgreSQL and Redis if they are down (tests need them)
+	@scripts/services.sh
+
+demo: $(STAMP) ## run the whole churn lifecycle locally, from data to a served model
+	@$(BIN)/cxops demo
+
+test: $(STAMP) services ## run the test suite (what CI runs)
+	@$(BIN)/ruff check .
+	@$(BIN)/pytest -q
+
+test-fast: $(STAMP) ## unit tests only
+	@$(BIN)/pytest -q -m "not integration and not slow"
+
+lint: $(STAMP) ## ruff
+	@$(BIN)/ruff check .
+
+format: $(STAMP) ## ruff format + fix imports
+	@$(BIN)/ruff check --fix --select I .
+
+pipeline-compile: $(STAMP) ## regenerate the committed KFP IR YAML (pipelines/compiled/)
+	@$(BIN)/cxops pipeline compile
+
+clean: ## remove local state (.cxops) and caches; keeps .venv
+	rm -rf .cxops .pytest_cache .ruff_cache local_outputs

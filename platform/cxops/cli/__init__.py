@@ -1,0 +1,1 @@
+"""The `cxops` command line."""

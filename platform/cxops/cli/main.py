@@ -1,0 +1,51 @@
+"""`cxops`: run pipelines, inspect the registry, serve and score models.
+
+Heavy libraries (Ray, Feast, Great Expectations, BentoML) are imported inside the commands that need
+them, so `cxops --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cxops.cli import models, pipeline, scoring, serving
+from cxops.cli._output import err_console
+from cxops.errors import CXOpsError
+
+app = typer.Typer(
+    name="cxops",
+    help="CXOps: the MLOps platform for customer-service models (churn, intent, sentiment, offers).\n\n"
+    "Configuration comes from CXOPS_* environment variables (see the README); local state lives in "
+    "./.cxops unless CXOPS_HOME says otherwise.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(pipeline.app, name="pipeline")
+app.add_typer(models.app, name="models")
+app.command("serve")(serving.serve)
+app.command("predict")(serving.predict)
+app.command("score")(scoring.score)
+
+
+@app.command("demo")
+def demo(
+    data: str = typer.Option(
+        "", help="Train on this raw file (CSV/parquet) instead of generated subscribers."
+    ),
+    rows: int = typer.Option(5000, help="How many subscribers to generate when no --data is given."),
+) -> None:
+    """Run the whole churn lifecycle locally: data → validation → Feast → Ray → registry → bento → serving."""
+    from cxops.demo import run_demo
+
+    run_demo(data_path=data, rows=rows)
+
+
+def main() -> None:
+    try:
+        app()
+    except CXOpsError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)

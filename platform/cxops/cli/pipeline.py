@@ -1,0 +1,54 @@
+"""`cxops pipeline ...`: run the training pipeline locally, or compile it for Kubeflow Pipelines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cxops.cli._output import console, step
+from cxops.config import get_settings
+
+app = typer.Typer(
+    help="Run the training pipeline locally (kfp.local) or compile it to KFP IR YAML.", no_args_is_help=True
+)
+
+
+@app.command("run")
+def run(
+    model: str = typer.Argument(..., help="Model name: a folder under models/ (e.g. churn)."),
+    data: str = typer.Option(
+        "",
+        "--data",
+        help="Raw training file (CSV or parquet) in the model's raw schema. "
+        "Default: the model's built-in seeded generator.",
+    ),
+    rows: int = typer.Option(5000, help="Rows to generate when --data is not given."),
+    seed: int = typer.Option(7, help="Generator seed."),
+) -> None:
+    """Validate → pseudonymise → Feast → train on Ray → evaluate → register → package, as KFP steps.
+
+    Example: [bold]cxops pipeline run churn --data ../shared/datasets/telco_churn/telco_churn_train.csv[/]
+    """
+    from cxops.lifecycle.pipeline import run_pipeline
+
+    settings = get_settings()
+    step(f"running the training pipeline for '{model}' with kfp.local (home: {settings.home_dir})")
+    result = run_pipeline(model, settings, data_path=data, rows=rows, seed=seed)
+    record = result["record"]
+    console.print(
+        f"[green]registered[/] {model} version {record.version} ({record.stage}); bento {result['bento']}"
+    )
+    for name, value in sorted(record.metrics.items()):
+        console.print(f"  {name:<22} {value:.4f}" if isinstance(value, float) else f"  {name:<22} {value}")
+
+
+@app.command("compile")
+def compile_(
+    out: Path = typer.Option(None, help="Output file. Default: pipelines/compiled/training_pipeline.yaml."),
+) -> None:
+    """Compile the training pipeline to KFP IR YAML, for Kubeflow Pipelines on a cluster."""
+    from cxops.lifecycle.pipeline import compile_pipeline
+
+    path = compile_pipeline(get_settings(), out)
+    console.print(f"compiled {path}")

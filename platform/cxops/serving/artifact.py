@@ -1,0 +1,71 @@
+"""The served-model directory: a trained classifier packed with the spec it was trained under.
+
+    classifier/    the `TabularClassifier` artifact (model.ubj + model.json)
+    spec.yaml      the model spec, as validated when the model was packaged
+    serving.json   model name and registry version
+
+It is the content of the BentoML model (`save_bento_model`), so a bento always serves a model with the
+schema it was trained on, whatever the checkout's spec says later.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from cxops.errors import ConflictError, NotFoundError
+from cxops.modeling.tabular import TabularClassifier
+from cxops.specs import ModelSpec
+
+__all__ = ["ServedModel", "read_served_model", "read_served_spec", "write_served_model"]
+
+_CLASSIFIER_DIR = "classifier"
+_SPEC_FILE = "spec.yaml"
+_INFO_FILE = "serving.json"
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    spec: ModelSpec
+    classifier: TabularClassifier
+    registry_version: str
+
+
+def write_served_model(directory: Path, spec: ModelSpec, classifier_dir: Path,
+                       registry_version: int | str) -> Path:
+    """Copy a trained classifier (checked by loading it) and its spec into `directory`."""
+    directory = Path(directory)
+    classifier = TabularClassifier.load(classifier_dir)  # fails early, naming the directory, if incomplete
+    if classifier.model_name != spec.name:
+        raise ConflictError(f"{classifier_dir} holds a model of '{classifier.model_name}', not '{spec.name}'")
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(classifier_dir, directory / _CLASSIFIER_DIR, dirs_exist_ok=True)
+    (directory / _SPEC_FILE).write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    (directory / _INFO_FILE).write_text(json.dumps(
+        {"model_name": spec.name, "registry_version": str(registry_version)}, indent=2))
+    return directory
+
+
+def _check(directory: Path) -> Path:
+    directory = Path(directory)
+    if not (directory / _SPEC_FILE).is_file() or not (directory / _INFO_FILE).is_file():
+        raise NotFoundError(f"{directory} is not a served-model directory (expected {_SPEC_FILE}, "
+                            f"{_INFO_FILE} and {_CLASSIFIER_DIR}/); package the model with save_bento_model")
+    return directory
+
+
+def read_served_spec(directory: Path) -> ModelSpec:
+    """The spec alone (cheap: no booster is loaded), e.g. to build request schemas at import time."""
+    return ModelSpec.model_validate(yaml.safe_load((_check(directory) / _SPEC_FILE).read_text()))
+
+
+def read_served_model(directory: Path) -> ServedModel:
+    directory = _check(directory)
+    spec = read_served_spec(directory)
+    info = json.loads((directory / _INFO_FILE).read_text())
+    classifier = TabularClassifier.load(directory / _CLASSIFIER_DIR)
+    return ServedModel(spec=spec, classifier=classifier, registry_version=str(info["registry_version"]))

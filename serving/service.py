@@ -1,0 +1,78 @@
+"""The BentoML service of every CXOps model: one service, any model spec.
+
+Which model it serves is fixed when the bento is built (`cxops.serving.packaging.build_bento` records
+bento arguments `model` / `model_tag` and the `CXOPS_SERVING_MODEL` / `CXOPS_MODEL_TAG` environment);
+from source, pass `--arg model=churn [--arg model_tag=cxops-churn:<version>]`.
+
+Routes on one port: `POST /predict` (feature rows) and `POST /predict_customers` (customer ids), typed
+from the model's spec, plus the KServe V1 and Open Inference Protocol V2 routes
+(`cxops.serving.kserve_protocol`), BentoML's `/healthz`, `/livez`, `/readyz` and `/metrics`.
+"""
+
+import sys
+from http import HTTPStatus
+from pathlib import Path
+
+try:
+    import cxops  # noqa: F401
+except ImportError:  # in a bento or its image the package ships as source beside this folder
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "platform"))
+
+import bentoml  # noqa: E402
+from bentoml.exceptions import BentoMLException  # noqa: E402
+
+from cxops.config import Settings  # noqa: E402
+from cxops.errors import CXOpsError  # noqa: E402
+from cxops.serving.artifact import read_served_spec  # noqa: E402
+from cxops.serving.kserve_protocol import PredictorSlot, create_kserve_app  # noqa: E402
+from cxops.serving.predictor import Prediction  # noqa: E402
+from cxops.serving.runtime import load_predictor, resolve_target  # noqa: E402
+from cxops.serving.schema import PredictionOut, feature_row_model  # noqa: E402
+
+TARGET = resolve_target()
+SPEC = read_served_spec(Path(bentoml.models.get(TARGET.model_tag).path))
+FeatureRow = feature_row_model(SPEC)
+
+_slot = PredictorSlot()
+kserve_app = create_kserve_app(_slot, server_name=f"cxops-{SPEC.name}")
+
+
+def _http_error(exc: CXOpsError) -> BentoMLException:
+    """BentoML answers its own exceptions with their status; anything else would be a 500."""
+    return BentoMLException(exc.message, error_code=HTTPStatus(exc.status_code))
+
+
+def _out(predictions: list[Prediction]) -> list[PredictionOut]:
+    return [PredictionOut(**p.to_dict()) for p in predictions]
+
+
+@bentoml.service(
+    name=f"cxops-{SPEC.name}",
+    description=SPEC.description,
+    labels={"model": SPEC.name, "team": SPEC.team},
+    workers=1,
+    traffic={"timeout": 60},
+)
+@bentoml.asgi_app(kserve_app, path="/")
+class ModelService:
+    bento_model = bentoml.models.BentoModel(TARGET.model_tag)
+
+    def __init__(self) -> None:
+        self.predictor = load_predictor(Path(self.bento_model.path), Settings())
+        _slot.set(self.predictor)
+
+    @bentoml.api
+    def predict(self, rows: list[FeatureRow]) -> list[PredictionOut]:  # type: ignore[valid-type]
+        """Score full feature vectors (every model input per row)."""
+        try:
+            return _out(self.predictor.predict_rows([r.model_dump(by_alias=True) for r in rows]))
+        except CXOpsError as exc:
+            raise _http_error(exc) from exc
+
+    @bentoml.api
+    def predict_customers(self, customer_ids: list[str]) -> list[PredictionOut]:
+        """Score customers by id: their features come from the online feature store."""
+        try:
+            return _out(self.predictor.predict_customers(customer_ids))
+        except CXOpsError as exc:
+            raise _http_error(exc) from exc
