@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pandas as pd
 from rich.table import Table
 
 from cxops.cli._output import console, step
 from cxops.config import Settings, get_settings
+from cxops.specs import load_model_code, load_spec
 
 __all__ = ["run_demo"]
 
 MODEL = "churn"
+
+
+def _plain(value: object) -> object:
+    """A JSON-ready Python value from a pandas cell (missing -> None, numpy scalars -> Python)."""
+    if pd.isna(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 async def _score_v2(url: str, customer_ids: list[str]) -> dict[str, list]:
@@ -35,14 +42,22 @@ async def _score_v2(url: str, customer_ids: list[str]) -> dict[str, list]:
     return {output.name: list(output.data) for output in response.outputs}
 
 
-def _show_bad_request(url: str) -> None:
+def _show_bad_requests(url: str, row: dict) -> None:
+    """What an application team sees when it gets a request wrong: a 4xx that says what and how to fix it."""
     import httpx
 
-    body = {"inputs": [{"name": "tenure", "shape": [1], "datatype": "BYTES", "data": ["three"]}]}
-    answer = httpx.post(f"{url}/v2/models/{MODEL}/infer", json=body, timeout=30)
-    console.print(
-        f"  a malformed request gets HTTP {answer.status_code}: {answer.json().get('error', answer.text)}"
-    )
+    bad_row = dict(row, Contract="Monthly")
+    cases = [
+        (
+            "unknown customer",
+            f"/v2/models/{MODEL}/infer",
+            {"inputs": [{"name": "customer_id", "shape": [1], "datatype": "BYTES", "data": ["0000-NOBODY"]}]},
+        ),
+        ("unknown category", f"/v1/models/{MODEL}:predict", {"instances": [bad_row]}),
+    ]
+    for what, path, body in cases:
+        answer = httpx.post(f"{url}{path}", json=body, timeout=30)
+        console.print(f"  {what}: HTTP {answer.status_code} {answer.json().get('error', answer.text)}")
 
 
 def run_demo(data_path: str = "", rows: int = 5000, settings: Settings | None = None) -> None:
@@ -74,7 +89,9 @@ def run_demo(data_path: str = "", rows: int = 5000, settings: Settings | None = 
         for customer, proba, label in zip(customers, outputs["probability"], outputs["label"], strict=True):
             table.add_row(customer, f"{proba:.3f}", str(label))
         console.print(table)
-        _show_bad_request(server.url)
+        features = load_model_code(MODEL, settings).derive_features(raw.head(1))
+        row = {c: _plain(features.iloc[0][c]) for c in load_spec(MODEL, settings).features.names}
+        _show_bad_requests(server.url, row)
 
     step("4/4 batch scoring raw rows (the nightly push into the CRM)")
     batch_in = settings.subdir("demo") / "customers_to_score.csv"
@@ -83,17 +100,23 @@ def run_demo(data_path: str = "", rows: int = 5000, settings: Settings | None = 
     console.print(f"  {scores.rows} rows scored, {scores.positives} flagged as likely to churn")
 
     elapsed = time.monotonic() - started
-    where = Table("what", "where", title=f"CXOps demo finished in {elapsed:.0f} s", show_lines=False)
-    where.add_row("registry entry", f"{MODEL} v{record.version} ({record.stage}) in {settings.metadata_url}")
-    where.add_row("inspect it", f"cxops models show {MODEL} --version {record.version}")
-    where.add_row("dataset snapshot", f"{dataset.version} ({dataset.rows} rows) {dataset.uri}")
-    where.add_row("validation report", str(validation.report_uri))
-    for name in ("model_card_html", "model_card"):
-        if name in record.artifacts:
-            where.add_row(name.replace("_", " "), record.artifacts[name])
-    where.add_row("model artifact", record.artifacts["model"])
-    where.add_row("bento", f"{result['bento']} in {settings.bentoml_home / 'bentos'}")
-    where.add_row("Feast store", str(settings.feast_dir))
-    where.add_row("batch scores", str(Path(scores.output)))
-    where.add_row("serve it again", f"cxops serve {MODEL} --version {record.version}")
-    console.print(where)
+    cards = [
+        (n.replace("_", " "), record.artifacts[n])
+        for n in ("model_card_html", "model_card")
+        if n in record.artifacts
+    ]
+    where = [
+        ("registry entry", f"{MODEL} v{record.version} ({record.stage}) in {settings.metadata_url}"),
+        ("inspect it", f"cxops models show {MODEL} --version {record.version}"),
+        ("dataset snapshot", f"{dataset.version} ({dataset.rows} rows) {dataset.uri}"),
+        ("validation report", str(validation.report_uri)),
+        *cards,
+        ("model artifact", record.artifacts["model"]),
+        ("bento", f"{result['bento']} in {settings.bentoml_home / 'bentos'}"),
+        ("Feast store", str(settings.feast_dir)),
+        ("batch scores", str(scores.output)),
+        ("serve it again", f"cxops serve {MODEL} --version {record.version}"),
+    ]
+    console.print(f"\n[bold green]CXOps demo finished in {elapsed:.0f} s[/]")
+    for what, path in where:
+        console.print(f"  [bold]{what + ':':<19}[/]", path, soft_wrap=True)

@@ -7,6 +7,7 @@ them, so `cxops --help` answers at once.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -44,6 +45,8 @@ def demo(
 
 
 def main() -> None:
+    # Feast's own config classes trip a pydantic warning on import; it says nothing to a CXOps user.
+    warnings.filterwarnings("ignore", message=r"Field name .* shadows an attribute in parent")
     try:
         app()
     except CXOpsError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import typer
@@ -52,9 +53,8 @@ def show(
 
     with Registry.from_settings(get_settings()) as registry:
         record = registry.get_version(model, version)
-    data = record.to_dict() if hasattr(record, "to_dict") else record.model_dump(mode="json")
     if as_json:
-        console.print_json(json.dumps(data, default=str))
+        console.print_json(json.dumps(dataclasses.asdict(record), default=str))
         return
     console.print(
         f"[bold]{model}[/] version {record.version}  stage [bold]{record.stage}[/]  "
@@ -71,7 +71,8 @@ def show(
             continue
         lineage.add_row(name, value if isinstance(value, str) else json.dumps(value, default=str))
     console.print(lineage)
-    artifacts = Table("artifact", "uri")
+    artifacts = Table("artifact")
+    artifacts.add_column("uri", overflow="fold")
     for name, uri in sorted(record.artifacts.items()):
         artifacts.add_row(name, uri)
     console.print(artifacts)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+import math
 import shutil
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import pandas as pd
 
@@ -19,10 +24,28 @@ from cxops.specs import load_model_code, load_spec
 
 __all__ = ["build_features", "evaluate", "ingest", "package", "register", "train", "validate"]
 
+# Libraries that log at INFO once the KFP executor turns the root logger up; the step's own prints and
+# warnings are what a person watching the run needs.
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_CHATTY_LOGGERS = ("alembic", "great_expectations", "bentoml", "feast", "filelock", "urllib3", "numexpr")
+
 _TRAINING_SUMMARY = "training.json"
 _EVALUATION_SUMMARY = "summary.json"
 
 
+def _step(func: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(func)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        for name in _CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        return func(*args, **kwargs)
+
+    return run
+
+
+@_step
 def ingest(
     model: str, settings: Settings, *, data_path: str = "", rows: int = 5000, seed: int = 7
 ) -> dict[str, Any]:
@@ -52,6 +75,7 @@ def ingest(
     }
 
 
+@_step
 def validate(
     model: str, dataset_path: str, dataset_version: str, report_dir: str, settings: Settings
 ) -> dict[str, Any]:
@@ -85,6 +109,7 @@ def validate(
     }
 
 
+@_step
 def build_features(model: str, dataset_path: str, entities_path: str, settings: Settings) -> dict[str, Any]:
     """Pseudonymise, derive features, write them to Feast's offline store, apply and materialize.
 
@@ -113,6 +138,7 @@ def build_features(model: str, dataset_path: str, entities_path: str, settings: 
     }
 
 
+@_step
 def train(
     model: str, entities_path: str, model_dir: str, test_path: str, settings: Settings
 ) -> dict[str, Any]:
@@ -136,11 +162,12 @@ def train(
     result.classifier.save(Path(model_dir))
     Path(test_path).parent.mkdir(parents=True, exist_ok=True)
     test_frame.to_parquet(test_path, index=False)
-    summary = result.summary()
+    summary = result.to_dict()
     (Path(model_dir) / _TRAINING_SUMMARY).write_text(json.dumps(summary, indent=2, default=str))
     return summary
 
 
+@_step
 def evaluate(model: str, model_dir: str, test_path: str, out_dir: str, settings: Settings) -> dict[str, Any]:
     """Metrics, bias by segment and the model card, on the held-out test split."""
     from cxops.evaluation import evaluate as run_evaluation
@@ -153,14 +180,15 @@ def evaluate(model: str, model_dir: str, test_path: str, out_dir: str, settings:
     training = json.loads((Path(model_dir) / _TRAINING_SUMMARY).read_text())
     paths = write_model_card(report, spec, Path(out_dir), training=training)
     summary = {
-        "metrics": report.headline(),
+        "metrics": {k: v for k, v in report.metrics.items() if isinstance(v, float) and math.isfinite(v)},
         "passed": report.passed,
-        "files": {k: str(v) for k, v in paths.items()},
+        "files": {"markdown": str(paths.markdown), "html": str(paths.html)},
     }
     (Path(out_dir) / _EVALUATION_SUMMARY).write_text(json.dumps(summary, indent=2))
     return summary
 
 
+@_step
 def register(
     model: str,
     settings: Settings,
@@ -170,17 +198,32 @@ def register(
     model_dir: str,
     evaluation_dir: str,
 ) -> dict[str, Any]:
-    """Record a new `candidate` version with its lineage; copy its artifacts under the version's directory."""
+    """Record a new `candidate` version with its lineage and its artifacts (copied to a run directory)."""
     from cxops.registry import Registry
 
     spec = load_spec(model, settings)
     training = json.loads((Path(model_dir) / _TRAINING_SUMMARY).read_text())
     metrics = json.loads((Path(evaluation_dir) / _EVALUATION_SUMMARY).read_text())["metrics"]
+    # Artifacts are copied before the version is recorded, so a version never points at missing files.
+    run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    target = settings.artifacts_dir / model / run_id
+    shutil.copytree(model_dir, target / "model")
+    shutil.copytree(evaluation_dir, target / "evaluation")
+    artifacts = {
+        "model": str(target / "model"),
+        "evaluation": str(target / "evaluation"),
+        "model_card": str(target / "evaluation" / "model_card.md"),
+        "model_card_html": str(target / "evaluation" / "model_card.html"),
+        "metrics": str(target / "evaluation" / "metrics.json"),
+    }
     with Registry.from_settings(settings) as registry:
+        validation = registry.get_validation(validation_id)
+        if validation.report_uri:
+            artifacts["validation_report"] = str(validation.report_uri)
         version = registry.register_version(
             model,
             metrics=metrics,
-            artifacts={},
+            artifacts=artifacts,
             params=dict(spec.trainer.params)
             | {
                 "num_boost_round": spec.trainer.num_boost_round,
@@ -203,21 +246,10 @@ def register(
             dataset_version=dataset_version,
             description=spec.description,
         )
-        target = settings.artifacts_dir / model / str(version.version)
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(model_dir, target / "model")
-        shutil.copytree(evaluation_dir, target / "evaluation")
-        artifacts = {"model": str(target / "model"), "evaluation": str(target / "evaluation")}
-        artifacts |= {
-            p.stem if p.suffix != ".html" else "model_card_html": str(p)
-            for p in (target / "evaluation").iterdir()
-            if p.is_file()
-        }
-        registry.add_artifacts(model, version.version, artifacts)
     return {"model": model, "version": version.version, "stage": version.stage, "artifacts": artifacts}
 
 
+@_step
 def package(model: str, version: int, settings: Settings) -> dict[str, Any]:
     """Save the version's model into BentoML's store and build its bento (Dockerfile included)."""
     from cxops.registry import Registry

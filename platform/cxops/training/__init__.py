@@ -1,0 +1,30 @@
+"""Training: XGBoost on Ray Train (GPU workers when the cluster has them) or in-process.
+
+Ray is imported only when a Ray backend is used, so importing this package stays cheap.
+"""
+
+from cxops.training.ray_runtime import RayRuntime, ensure_ray, resolve_scaling, shutdown_ray
+from cxops.training.threshold import choose_threshold, fbeta_at
+from cxops.training.trainer import (
+    Backend,
+    RayUsage,
+    TrainingResult,
+    labels_to_binary,
+    split_train_validation,
+    train,
+)
+
+__all__ = [
+    "Backend",
+    "RayRuntime",
+    "RayUsage",
+    "TrainingResult",
+    "choose_threshold",
+    "ensure_ray",
+    "fbeta_at",
+    "labels_to_binary",
+    "resolve_scaling",
+    "shutdown_ray",
+    "split_train_validation",
+    "train",
+]
