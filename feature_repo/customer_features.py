@@ -22,8 +22,12 @@ JOIN_KEY = Field(name="customer_pid", dtype=String)  # declared so no schema inf
 
 
 def _source(view: str) -> FileSource:
-    return FileSource(name=f"{view}_source", path=f"data/{view}.parquet", timestamp_field=TIMESTAMP,
-                      description=f"Rows of the {view} feature view, written by cxops.features")
+    return FileSource(
+        name=f"{view}_source",
+        path=f"data/{view}.parquet",
+        timestamp_field=TIMESTAMP,
+        description=f"Rows of the {view} feature view, written by cxops.features",
+    )
 
 
 _account = [

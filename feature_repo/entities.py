@@ -12,6 +12,11 @@ customer = Entity(
     value_type=ValueType.STRING,
     description="A subscriber, keyed by the keyed-HMAC pseudonym of its customerID (cxops.privacy).",
     owner=OWNER,
-    tags={"data_category": "identifier", "personal_data": "true", "pseudonymised": "true",
-          "owner": OWNER, "team": TEAM},
+    tags={
+        "data_category": "identifier",
+        "personal_data": "true",
+        "pseudonymised": "true",
+        "owner": OWNER,
+        "team": TEAM,
+    },
 )

@@ -19,8 +19,12 @@ def field(name: str, dtype: FeastType, category: str, description: str = "") -> 
     """A feature with its personal-data category as a tag."""
     if category not in CATEGORIES:
         raise ValueError(f"field '{name}': unknown personal-data category '{category}'; known: {CATEGORIES}")
-    return Field(name=name, dtype=dtype, description=description,
-                 tags={"data_category": category, "personal_data": "true"})
+    return Field(
+        name=name,
+        dtype=dtype,
+        description=description,
+        tags={"data_category": category, "personal_data": "true"},
+    )
 
 
 def view_tags(schema: list[Field]) -> dict[str, str]:

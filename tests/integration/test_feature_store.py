@@ -30,8 +30,10 @@ from cxops.specs import load_model_code, load_spec
 pytestmark = pytest.mark.integration
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-REDIS_START = ("redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no "
-               "--dir /var/lib/redis --logfile /var/log/redis/ci.log")
+REDIS_START = (
+    "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no "
+    "--dir /var/lib/redis --logfile /var/log/redis/ci.log"
+)
 SAMPLE = ["tenure", "support_contacts_90d", "Contract", "MonthlyCharges", "num_services", "charge_trend"]
 
 
@@ -111,14 +113,22 @@ def test_training_frame_keeps_every_row_in_order_with_its_extra_columns(pipeline
     sample = features.sample(frac=1, random_state=5).iloc[:120]
     entity = sample[["customer_pid", "event_timestamp", "Churn", "gender", "SeniorCitizen", "Partner"]].copy()
     first = sample.iloc[0]
-    extra = pd.DataFrame({
-        "customer_pid": ["cx_not_a_customer", first["customer_pid"], first["customer_pid"]],
-        # before the customer's only feature row: nothing may be joined (Feast would drop this row)
-        "event_timestamp": [first["event_timestamp"], first["event_timestamp"] - timedelta(days=1),
-                            first["event_timestamp"]],  # a duplicate of an existing entity row
-        "Churn": ["No", "Yes", "No"], "gender": ["Male", "Female", "Male"],
-        "SeniorCitizen": ["0", "1", "0"], "Partner": ["No", "No", "No"],
-    }, index=[1000, 1001, 1002])
+    extra = pd.DataFrame(
+        {
+            "customer_pid": ["cx_not_a_customer", first["customer_pid"], first["customer_pid"]],
+            # before the customer's only feature row: nothing may be joined (Feast would drop this row)
+            "event_timestamp": [
+                first["event_timestamp"],
+                first["event_timestamp"] - timedelta(days=1),
+                first["event_timestamp"],
+            ],  # a duplicate of an existing entity row
+            "Churn": ["No", "Yes", "No"],
+            "gender": ["Male", "Female", "Male"],
+            "SeniorCitizen": ["0", "1", "0"],
+            "Partner": ["No", "No", "No"],
+        },
+        index=[1000, 1001, 1002],
+    )
     entity = pd.concat([entity, extra])
 
     frame = client.training_frame(spec, entity)
@@ -149,11 +159,16 @@ def test_point_in_time_join_never_leaks_later_rows_and_materialize_picks_up_late
     # A later observation of the same customer (a contract change). Generated rows are at least an hour
     # old, so this one is still in the past and within the materialized window.
     changed = t0 + timedelta(minutes=30)
-    later = base.iloc[[0]].assign(event_timestamp=changed, tenure=119.0, Contract="Two year",
-                                  MonthlyCharges=499.0)
+    later = base.iloc[[0]].assign(
+        event_timestamp=changed, tenure=119.0, Contract="Two year", MonthlyCharges=499.0
+    )
     client.write_offline(spec, later)
-    moments = [changed - timedelta(minutes=10), changed, changed + timedelta(minutes=20),
-               changed + timedelta(days=401)]
+    moments = [
+        changed - timedelta(minutes=10),
+        changed,
+        changed + timedelta(minutes=20),
+        changed + timedelta(days=401),
+    ]
     entity = pd.DataFrame({"customer_pid": [pid] * 4, "Churn": ["No"] * 4, "event_timestamp": moments})
     frame = client.training_frame(spec, entity)
     # It is invisible before its timestamp, visible from it on, and gone after the 400-day TTL.
@@ -177,8 +192,9 @@ def online_client(request, pipeline) -> Iterator[FeatureStoreClient]:
         yield client
         return
     url = request.getfixturevalue("redis_server")
-    redis_settings = Settings(home=settings.home, online_store="redis", redis_url=url,
-                              feast_project=_project())
+    redis_settings = Settings(
+        home=settings.home, online_store="redis", redis_url=url, feast_project=_project()
+    )
     redis_client = FeatureStoreClient(redis_settings)
     connection = redis.Redis.from_url(url)
     pattern = f"*{redis_settings.feast_project}".encode()
@@ -211,7 +227,8 @@ def test_online_features_in_request_order_with_python_types_and_unknowns(pipelin
         pd.testing.assert_series_equal(frame[name].iloc[:4], expected, check_names=False)
     # Feast itself hands back Python int / float / str (None when missing).
     raw = online_client.store.get_online_features(
-        features=online_client._service(spec), entity_rows=[{"customer_pid": pids[0]}]).to_dict()
+        features=online_client._service(spec), entity_rows=[{"customer_pid": pids[0]}]
+    ).to_dict()
     assert type(raw["tenure"][0]) is int and type(raw["num_services"][0]) is int
     assert type(raw["MonthlyCharges"][0]) is float and type(raw["Contract"][0]) is str
     nulls = features[features["support_contacts_90d"].isna()].iloc[0]["customer_pid"]
@@ -222,7 +239,7 @@ def test_online_features_in_request_order_with_python_types_and_unknowns(pipelin
 def test_one_client_serves_concurrent_requests(pipeline, online_client) -> None:
     """Serving shares one client between request threads."""
     _, spec, _, features, *_ = pipeline
-    batches = [list(features["customer_pid"].iloc[i:i + 25]) for i in range(0, 200, 25)]
+    batches = [list(features["customer_pid"].iloc[i : i + 25]) for i in range(0, 200, 25)]
     expected = [online_client.online_features(spec, batch)[0] for batch in batches]
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda batch: online_client.online_features(spec, batch)[0], batches * 3))
@@ -236,8 +253,11 @@ def test_feast_cli_applies_the_repository(tmp_path, monkeypatch) -> None:
     from feast.cli import cli
 
     repo = tmp_path / "feature_repo"
-    shutil.copytree(Settings(home=tmp_path / "home").feature_repo_dir, repo,
-                    ignore=shutil.ignore_patterns("data", "__pycache__"))
+    shutil.copytree(
+        Settings(home=tmp_path / "home").feature_repo_dir,
+        repo,
+        ignore=shutil.ignore_patterns("data", "__pycache__"),
+    )
     # The CLI imports definition modules by bare name, changes directory and extends sys.path: make it
     # import the copy, and restore all three afterwards.
     for module in ("governance", "entities", "customer_features", "feature_services"):

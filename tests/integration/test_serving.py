@@ -41,8 +41,11 @@ ONLINE = 40
 
 
 def _train(spec, features: pd.DataFrame) -> TabularClassifier:
-    matrix = xgb.DMatrix(encode_inputs(features, spec.features.inputs),
-                         (features["Churn"] == "Yes").astype(int), enable_categorical=True)
+    matrix = xgb.DMatrix(
+        encode_inputs(features, spec.features.inputs),
+        (features["Churn"] == "Yes").astype(int),
+        enable_categorical=True,
+    )
     booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "nthread": 1, "seed": 3}, matrix, 30)
     return TabularClassifier.from_spec(spec, booster, threshold=0.35)
 
@@ -50,11 +53,15 @@ def _train(spec, features: pd.DataFrame) -> TabularClassifier:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     previous_home = os.environ.get("BENTOML_HOME")  # packaging points this process's BentoML at the test home
-    settings = Settings(home=tmp_path_factory.mktemp("home"), feast_project=f"serving_{uuid.uuid4().hex[:8]}",
-                        pseudonym_key=SecretStr("integration-serving-key-0123456789"))
+    settings = Settings(
+        home=tmp_path_factory.mktemp("home"),
+        feast_project=f"serving_{uuid.uuid4().hex[:8]}",
+        pseudonym_key=SecretStr("integration-serving-key-0123456789"),
+    )
     spec = load_spec("churn", settings)
     features = load_model_code("churn", settings).derive_features(
-        coerce(telco_subscribers(300, seed=31), spec))
+        coerce(telco_subscribers(300, seed=31), spec)
+    )
     classifier = _train(spec, features)
     classifier_dir = classifier.save(settings.artifacts_dir / "churn" / "1" / "model")
 
@@ -66,8 +73,16 @@ def served(tmp_path_factory):
     model_tag = save_bento_model(spec, classifier_dir, 1, settings)
     bento_tag = build_bento(spec, model_tag, settings)
     server = start_server(bento_tag, port=0, settings=settings, timeout=300)
-    yield SimpleNamespace(settings=settings, spec=spec, features=features, classifier=classifier,
-                          model_tag=model_tag, bento_tag=bento_tag, server=server, url=server.url)
+    yield SimpleNamespace(
+        settings=settings,
+        spec=spec,
+        features=features,
+        classifier=classifier,
+        model_tag=model_tag,
+        bento_tag=bento_tag,
+        server=server,
+        url=server.url,
+    )
     server.stop()
     if previous_home is None:
         os.environ.pop("BENTOML_HOME", None)
@@ -81,14 +96,18 @@ def _rows(spec, frame: pd.DataFrame) -> list[dict]:
     for col in spec.features.inputs:
         if col.type == "integer":
             out[col.name] = out[col.name].astype("Int64")
-    return [{k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in r.items()}
-            for r in out.to_dict("records")]
+    return [
+        {k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in out.to_dict("records")
+    ]
 
 
 def _tensors(spec, rows: list[dict]) -> list[dict]:
     kinds = {"category": "BYTES", "integer": "INT64", "number": "FP64"}
-    return [{"name": c.name, "shape": [len(rows)], "datatype": kinds[c.type],
-             "data": [r[c.name] for r in rows]} for c in spec.features.inputs]
+    return [
+        {"name": c.name, "shape": [len(rows)], "datatype": kinds[c.type], "data": [r[c.name] for r in rows]}
+        for c in spec.features.inputs
+    ]
 
 
 def _post(served, path: str, **kwargs) -> httpx.Response:
@@ -107,8 +126,13 @@ def test_bento_carries_model_sources_pins_and_dockerfile(served) -> None:
     assert {"name": "CXOPS_MODEL_TAG", "value": served.model_tag, "stage": "all"} in info["envs"]
     assert Path(bentoml.models.get(served.model_tag).path).is_relative_to(served.settings.bentoml_home)
     assert root.is_relative_to(served.settings.bentoml_home)
-    for source in ("serving/service.py", "platform/cxops/serving/predictor.py", "models/churn/spec.yaml",
-                   "models/churn/model.py", "feature_repo"):
+    for source in (
+        "serving/service.py",
+        "platform/cxops/serving/predictor.py",
+        "models/churn/spec.yaml",
+        "models/churn/model.py",
+        "feature_repo",
+    ):
         assert (root / "src" / source).exists(), source
     assert not list((root / "src").rglob("__pycache__"))
     requirements = (root / "env" / "python" / "requirements.txt").read_text().split()
@@ -140,12 +164,14 @@ def test_kserve_client_v2_infer_matches_the_in_process_classifier(served) -> Non
                     tensor = InferInput(col.name, [len(rows)], "FP64")
                     tensor.set_data_from_numpy(np.array(values, dtype=np.float64), binary_data=False)
                 inputs.append(tensor)
-            json_response = await client.infer(served.url, InferRequest("churn", inputs, request_id="it-1"),
-                                               model_name="churn")
+            json_response = await client.infer(
+                served.url, InferRequest("churn", inputs, request_id="it-1"), model_name="churn"
+            )
             for tensor in inputs:  # the SDK's default: binary tensor data after a JSON header
                 tensor.set_data_from_numpy(tensor.as_numpy(), binary_data=True)
-            binary_response = await client.infer(served.url, InferRequest("churn", inputs),
-                                                 model_name="churn")
+            binary_response = await client.infer(
+                served.url, InferRequest("churn", inputs), model_name="churn"
+            )
             return ready, json_response, binary_response
         finally:
             await client.close()
@@ -202,15 +228,37 @@ def test_bad_requests_are_4xx_naming_the_problem(served) -> None:
     unknown_category = [dict(r) for r in rows]
     unknown_category[2]["PaymentMethod"] = "Bitcoin"
     cases = [
-        (infer, {"json": {"inputs": [t for t in _tensors(spec, rows) if t["name"] != "tenure"]}}, 422,
-         "missing inputs ['tenure']"),
+        (
+            infer,
+            {"json": {"inputs": [t for t in _tensors(spec, rows) if t["name"] != "tenure"]}},
+            422,
+            "missing inputs ['tenure']",
+        ),
         ("/v1/models/churn:predict", {"json": {"instances": missing}}, 422, "row 1 field 'tenure': missing"),
-        (infer, {"json": {"inputs": _tensors(spec, wrong_type)}}, 422,
-         "row 0 field 'MonthlyCharges': expected a number >= 0 and <= 500; got str 'seventy'"),
-        (infer, {"json": {"inputs": _tensors(spec, unknown_category)}}, 422,
-         "row 2 field 'PaymentMethod': unknown category 'Bitcoin'"),
-        (infer, {"json": {"inputs": [{"name": "customer_id", "shape": [1], "datatype": "BYTES",
-                                      "data": [unknown_id]}]}}, 404, f"customer(s) ['{unknown_id}']"),
+        (
+            infer,
+            {"json": {"inputs": _tensors(spec, wrong_type)}},
+            422,
+            "row 0 field 'MonthlyCharges': expected a number >= 0 and <= 500; got str 'seventy'",
+        ),
+        (
+            infer,
+            {"json": {"inputs": _tensors(spec, unknown_category)}},
+            422,
+            "row 2 field 'PaymentMethod': unknown category 'Bitcoin'",
+        ),
+        (
+            infer,
+            {
+                "json": {
+                    "inputs": [
+                        {"name": "customer_id", "shape": [1], "datatype": "BYTES", "data": [unknown_id]}
+                    ]
+                }
+            },
+            404,
+            f"customer(s) ['{unknown_id}']",
+        ),
         ("/v1/models/churn:predict", {"json": {"instances": [{"customer_id": unknown_id}]}}, 404, unknown_id),
         (infer, {"content": b"", "headers": {"content-type": "application/json"}}, 400, "body is empty"),
         (infer, {"json": {"inputs": _tensors(spec, rows * 334)}}, 413, "batch of 1002 rows exceeds"),

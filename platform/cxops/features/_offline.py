@@ -33,8 +33,9 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def merge_rows(path: Path, rows: pd.DataFrame, *, join_key: str, timestamp: str,
-               kinds: dict[str, Kind]) -> int:
+def merge_rows(
+    path: Path, rows: pd.DataFrame, *, join_key: str, timestamp: str, kinds: dict[str, Kind]
+) -> int:
     """Merge `rows` into the parquet file at `path`; returns the number of rows the file then holds.
 
     A row replaces the stored row with the same (join_key, timestamp), so ingesting twice is harmless.
@@ -51,8 +52,11 @@ def merge_rows(path: Path, rows: pd.DataFrame, *, join_key: str, timestamp: str,
             frames.append(typed(old, kinds))
         frames.append(rows)
         merged = pd.concat(frames, ignore_index=True) if len(frames) > 1 else rows
-        merged = (merged.drop_duplicates(subset=[join_key, timestamp], keep="last")
-                  .sort_values([timestamp, join_key], kind="stable").reset_index(drop=True))
+        merged = (
+            merged.drop_duplicates(subset=[join_key, timestamp], keep="last")
+            .sort_values([timestamp, join_key], kind="stable")
+            .reset_index(drop=True)
+        )
         tmp = path.with_name(f".{path.name}.partial")
         merged.to_parquet(tmp, index=False)
         os.replace(tmp, path)

@@ -21,8 +21,12 @@ if TYPE_CHECKING:
 __all__ = ["Kind", "feast_type", "kind_of_feast_type", "typed"]
 
 Kind = Literal["string", "integer", "number"]
-_KIND_OF_COLUMN: dict[str, Kind] = {"category": "string", "string": "string", "integer": "integer",
-                                    "number": "number"}
+_KIND_OF_COLUMN: dict[str, Kind] = {
+    "category": "string",
+    "string": "string",
+    "integer": "integer",
+    "number": "number",
+}
 _FEAST_NAME: dict[Kind, str] = {"string": "String", "integer": "Int64", "number": "Float64"}
 
 
@@ -32,8 +36,10 @@ def feast_type(column: Column) -> FeastType:
 
     kind = _KIND_OF_COLUMN.get(column.type)
     if kind is None:
-        raise InvalidInputError(f"feature '{column.name}' has type '{column.type}', which Feast features "
-                                f"cannot hold here; use one of {sorted(_KIND_OF_COLUMN)}")
+        raise InvalidInputError(
+            f"feature '{column.name}' has type '{column.type}', which Feast features "
+            f"cannot hold here; use one of {sorted(_KIND_OF_COLUMN)}"
+        )
     return getattr(types, _FEAST_NAME[kind])
 
 
@@ -41,8 +47,9 @@ def kind_of_feast_type(name: str, dtype: FeastType) -> Kind:
     for kind, feast_name in _FEAST_NAME.items():
         if str(dtype) == feast_name:
             return kind
-    raise InvalidInputError(f"feature '{name}' has Feast type {dtype}; CXOps stores only "
-                            f"{', '.join(_FEAST_NAME.values())}")
+    raise InvalidInputError(
+        f"feature '{name}' has Feast type {dtype}; CXOps stores only {', '.join(_FEAST_NAME.values())}"
+    )
 
 
 def kind_of_column(column: Column) -> Kind:
@@ -56,8 +63,11 @@ def typed(frame: pd.DataFrame, kinds: dict[str, Kind]) -> pd.DataFrame:
         values = out[name]
         if kind == "string":
             present = values.notna()
-            out[name] = pd.Series([str(v) if p else None for v, p in zip(values, present, strict=True)],
-                                  index=values.index, dtype=object)
+            out[name] = pd.Series(
+                [str(v) if p else None for v, p in zip(values, present, strict=True)],
+                index=values.index,
+                dtype=object,
+            )
             continue
         numbers = pd.to_numeric(values.astype(object).where(values.notna(), np.nan), errors="coerce")
         unparsed = int((numbers.isna() & values.notna()).sum())
@@ -67,8 +77,9 @@ def typed(frame: pd.DataFrame, kinds: dict[str, Kind]) -> pd.DataFrame:
         if kind == "integer":
             fractional = int((numbers.notna() & (numbers != numbers.round())).sum())
             if fractional:
-                raise InvalidInputError(f"feature '{name}' is an integer feature but has {fractional} "
-                                        "fractional value(s)")
+                raise InvalidInputError(
+                    f"feature '{name}' is an integer feature but has {fractional} fractional value(s)"
+                )
             out[name] = numbers.round().astype("Int64")
         else:
             out[name] = numbers.astype("float64")

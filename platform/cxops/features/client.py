@@ -74,8 +74,10 @@ class FeatureStoreClient:
         """Where a view's parquet source lives (relative source paths resolve under the Feast dir)."""
         path = Path(view.batch_source.path)
         if "://" in str(view.batch_source.path):
-            raise FeatureStoreError(f"feature view '{view.name}' reads {view.batch_source.path}; "
-                                    "only local parquet sources can be written by CXOps")
+            raise FeatureStoreError(
+                f"feature view '{view.name}' reads {view.batch_source.path}; "
+                "only local parquet sources can be written by CXOps"
+            )
         return path if path.is_absolute() else self.settings.feast_dir / path
 
     def apply(self, spec: ModelSpec) -> None:
@@ -85,8 +87,12 @@ class FeatureStoreClient:
         if self.config.registry.registry_type == "sql":
             self.store.refresh_registry()  # the SQL registry serves a stale cache until refreshed
         self._services.pop(spec.name, None)
-        log.info("feast project '%s': applied %s for model '%s'", self.project,
-                 ", ".join(o.name for o in model.objects), spec.name)
+        log.info(
+            "feast project '%s': applied %s for model '%s'",
+            self.project,
+            ", ".join(o.name for o in model.objects),
+            spec.name,
+        )
 
     # -- offline ------------------------------------------------------------------------------------
 
@@ -102,8 +108,10 @@ class FeatureStoreClient:
         needed = [join_key, timestamp, *(f.name for v in model.views for f in v.features)]
         missing = [c for c in dict.fromkeys(needed) if c not in features.columns]
         if missing:
-            raise InvalidInputError(f"model '{spec.name}': feature rows lack columns {missing}; derive them "
-                                    f"with models/{spec.name}/model.py and pseudonymise the entity key first")
+            raise InvalidInputError(
+                f"model '{spec.name}': feature rows lack columns {missing}; derive them "
+                f"with models/{spec.name}/model.py and pseudonymise the entity key first"
+            )
         for column in (join_key, timestamp):
             empty = int(features[column].isna().sum())
             if empty:
@@ -116,8 +124,13 @@ class FeatureStoreClient:
             rows = features[[join_key, *kinds]].assign(**{source_ts: stamps})[[join_key, source_ts, *kinds]]
             rows = typed(rows, {join_key: "string", **kinds})
             rows = rows.drop_duplicates(subset=[join_key, source_ts], keep="last")
-            sizes[view.name] = merge_rows(self.source_path(view), rows, join_key=join_key,
-                                          timestamp=source_ts, kinds={join_key: "string", **kinds})
+            sizes[view.name] = merge_rows(
+                self.source_path(view),
+                rows,
+                join_key=join_key,
+                timestamp=source_ts,
+                kinds={join_key: "string", **kinds},
+            )
         log.info("model '%s': wrote %d feature row(s) to %s", spec.name, len(features), ", ".join(sizes))
         return sizes
 
@@ -134,18 +147,26 @@ class FeatureStoreClient:
 
         end = _as_utc(end)
         try:
-            chosen = ([self.store.get_feature_view(name) for name in views] if views is not None
-                      else self.store.list_feature_views())
+            chosen = (
+                [self.store.get_feature_view(name) for name in views]
+                if views is not None
+                else self.store.list_feature_views()
+            )
         except FeatureViewNotFoundException as exc:
-            raise NotFoundError(f"feast project '{self.project}': {exc}; "
-                                "apply the model's features first") from exc
+            raise NotFoundError(
+                f"feast project '{self.project}': {exc}; apply the model's features first"
+            ) from exc
         if not chosen:
-            raise NotFoundError(f"feast project '{self.project}' has no feature views to materialize; "
-                                "apply a model's features first")
+            raise NotFoundError(
+                f"feast project '{self.project}' has no feature views to materialize; "
+                "apply a model's features first"
+            )
         absent = [str(self.source_path(v)) for v in chosen if not self.source_path(v).exists()]
         if absent:
-            raise NotFoundError(f"feast project '{self.project}': no offline feature rows at {absent}; "
-                                "write them (write_offline) before materializing")
+            raise NotFoundError(
+                f"feast project '{self.project}': no offline feature rows at {absent}; "
+                "write them (write_offline) before materializing"
+            )
         start, end = _ttl_window(chosen, end)
         self.store.materialize(start_date=start, end_date=end, feature_views=[v.name for v in chosen])
 
@@ -158,8 +179,10 @@ class FeatureStoreClient:
             try:
                 self._services[spec.name] = self.store.get_feature_service(name)
             except FeatureServiceNotFoundException:
-                raise NotFoundError(f"feast project '{self.project}' has no feature service '{name}'; "
-                                    f"apply model '{spec.name}' first") from None
+                raise NotFoundError(
+                    f"feast project '{self.project}' has no feature service '{name}'; "
+                    f"apply model '{spec.name}' first"
+                ) from None
         return self._services[spec.name]
 
     def online_features(self, spec: ModelSpec, customer_pids: list[str]) -> tuple[pd.DataFrame, list[str]]:
@@ -175,7 +198,8 @@ class FeatureStoreClient:
             return typed(pd.DataFrame({join_key: [], **{n: [] for n in names}}), kinds), []
         service = self._service(spec)
         values = self.store.get_online_features(
-            features=service, entity_rows=[{join_key: p} for p in pids]).to_dict()
+            features=service, entity_rows=[{join_key: p} for p in pids]
+        ).to_dict()
         frame = typed(pd.DataFrame({join_key: pids, **{n: values[n] for n in names}}), kinds)
         unknown_rows = frame[names].isna().all(axis=1)
         unknown = list(dict.fromkeys(frame.loc[unknown_rows, join_key]))
@@ -194,8 +218,10 @@ class FeatureStoreClient:
         join_key, timestamp = spec.features.join_key, spec.data.timestamp
         missing = [c for c in (join_key, timestamp) if c not in entity_df.columns]
         if missing:
-            raise InvalidInputError(f"model '{spec.name}': the entity frame lacks columns {missing}; "
-                                    f"it needs '{join_key}' and '{timestamp}' (plus any columns to keep)")
+            raise InvalidInputError(
+                f"model '{spec.name}': the entity frame lacks columns {missing}; "
+                f"it needs '{join_key}' and '{timestamp}' (plus any columns to keep)"
+            )
         for column in (join_key, timestamp):
             empty = int(entity_df[column].isna().sum())
             if empty:
@@ -211,11 +237,14 @@ class FeatureStoreClient:
             return typed(frame.assign(**{n: None for n in names}), kinds)
         service = self._service(spec)
         try:
-            found = self.store.get_historical_features(entity_df=keys.reset_index(drop=True),
-                                                       features=service).to_df()
+            found = self.store.get_historical_features(
+                entity_df=keys.reset_index(drop=True), features=service
+            ).to_df()
         except Exception as exc:
-            raise FeatureStoreError(f"feast project '{self.project}': point-in-time retrieval for model "
-                                    f"'{spec.name}' failed: {exc}") from exc
+            raise FeatureStoreError(
+                f"feast project '{self.project}': point-in-time retrieval for model "
+                f"'{spec.name}' failed: {exc}"
+            ) from exc
         found = found.rename(columns={ENTITY_TIMESTAMP: timestamp})[[join_key, timestamp, *names]]
         found[timestamp] = utc_timestamps(found[timestamp])
         found[join_key] = found[join_key].astype(str)

@@ -28,12 +28,16 @@ def redis_connection_string(url: str) -> str:
     """`redis://[user:password@]host[:port][/db]` -> Feast's `host:port,db=N[,username=..][,password=..]`."""
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
-        raise InvalidInputError(f"redis_url '{parts.scheme}://…' is not a Redis URL; "
-                                "set CXOPS_REDIS_URL like redis://127.0.0.1:6379/0")
+        raise InvalidInputError(
+            f"redis_url '{parts.scheme}://…' is not a Redis URL; "
+            "set CXOPS_REDIS_URL like redis://127.0.0.1:6379/0"
+        )
     host = parts.hostname or "127.0.0.1"
     if ":" in host:
-        raise InvalidInputError("redis_url: Feast's Redis connection string cannot hold an IPv6 address; "
-                                "use a host name or an IPv4 address in CXOPS_REDIS_URL")
+        raise InvalidInputError(
+            "redis_url: Feast's Redis connection string cannot hold an IPv6 address; "
+            "use a host name or an IPv4 address in CXOPS_REDIS_URL"
+        )
     db = parts.path.strip("/") or "0"
     if not db.isdigit():
         raise InvalidInputError(f"redis_url: database '{db}' is not a number; use e.g. redis://host:6379/0")
@@ -43,8 +47,10 @@ def redis_connection_string(url: str) -> str:
             value = unquote(value)
             if "," in value or "=" in value:
                 # Feast splits its connection string on ',' and '=': such a value cannot be passed through.
-                raise InvalidInputError(f"redis_url: the {name} contains ',' or '=', which Feast's Redis "
-                                        "connection string cannot carry; choose one without them")
+                raise InvalidInputError(
+                    f"redis_url: the {name} contains ',' or '=', which Feast's Redis "
+                    "connection string cannot carry; choose one without them"
+                )
             items.append(f"{name}={value}")
     if parts.scheme == "rediss":
         items.append("ssl=true")
@@ -56,8 +62,10 @@ def repo_config(settings: Settings) -> RepoConfig:
     from feast.repo_config import RepoConfig
 
     if not _PROJECT.match(settings.feast_project):
-        raise InvalidInputError(f"feast_project '{settings.feast_project}' is not a valid Feast project "
-                                "name; set CXOPS_FEAST_PROJECT to letters, digits and underscores")
+        raise InvalidInputError(
+            f"feast_project '{settings.feast_project}' is not a valid Feast project "
+            "name; set CXOPS_FEAST_PROJECT to letters, digits and underscores"
+        )
     feast_dir = settings.feast_dir
     if settings.online_store == "redis":
         online: dict = {"type": "redis", "connection_string": redis_connection_string(settings.redis_url)}
@@ -66,8 +74,11 @@ def repo_config(settings: Settings) -> RepoConfig:
     return RepoConfig(
         project=settings.feast_project,
         provider="local",
-        registry={"registry_type": "file", "path": str(feast_dir / "registry.db"),
-                  "cache_ttl_seconds": REGISTRY_CACHE_TTL_S},
+        registry={
+            "registry_type": "file",
+            "path": str(feast_dir / "registry.db"),
+            "cache_ttl_seconds": REGISTRY_CACHE_TTL_S,
+        },
         online_store=online,
         offline_store={"type": "file"},
         entity_key_serialization_version=3,

@@ -74,7 +74,8 @@ def _import_modules(repo_dir: Path) -> list:
                 except Exception as exc:
                     raise FeatureDefinitionError(
                         f"feature repository {repo_dir}: module '{name}' failed to import: {exc}; "
-                        f"check it with `cd {repo_dir} && feast plan`") from exc
+                        f"check it with `cd {repo_dir} && feast plan`"
+                    ) from exc
         finally:
             sys.path.remove(str(repo_dir))
     return modules
@@ -86,21 +87,26 @@ def load_definitions(repo_dir: Path) -> Definitions:
 
     repo_dir = Path(repo_dir).resolve()
     if not (repo_dir / "feature_store.yaml").is_file():
-        raise FeatureDefinitionError(f"{repo_dir} is not a Feast repository (no feature_store.yaml); "
-                                     "set CXOPS_ROOT to the checkout that holds feature_repo/")
+        raise FeatureDefinitionError(
+            f"{repo_dir} is not a Feast repository (no feature_store.yaml); "
+            "set CXOPS_ROOT to the checkout that holds feature_repo/"
+        )
     found = Definitions(repo_dir)
     for module in _import_modules(repo_dir):
         for obj in vars(module).values():
-            for kind, cls, table in (("entity", Entity, found.entities),
-                                     ("feature view", FeatureView, found.feature_views),
-                                     ("feature service", FeatureService, found.feature_services)):
+            for kind, cls, table in (
+                ("entity", Entity, found.entities),
+                ("feature view", FeatureView, found.feature_views),
+                ("feature service", FeatureService, found.feature_services),
+            ):
                 if not isinstance(obj, cls):
                     continue
                 known = table.get(obj.name)
                 if known is not None and known is not obj:
                     raise FeatureDefinitionError(
                         f"feature repository {repo_dir}: {kind} '{obj.name}' is defined twice "
-                        f"(again in {module.__name__}); give each a unique name")
+                        f"(again in {module.__name__}); give each a unique name"
+                    )
                 table[obj.name] = obj
     return found
 
@@ -114,7 +120,8 @@ def _pick(table: dict, name: str, kind: str, spec: ModelSpec, where: Path):
     if name not in table:
         raise FeatureDefinitionError(
             f"model '{spec.name}': the feature repository {where} defines no {kind} '{name}'; "
-            f"known: {', '.join(sorted(table)) or 'none'}")
+            f"known: {', '.join(sorted(table)) or 'none'}"
+        )
     return table[name]
 
 
@@ -126,9 +133,11 @@ def for_spec(spec: ModelSpec, definitions: Definitions) -> ModelFeatures:
     if entity.join_key != features.join_key:
         raise FeatureDefinitionError(
             f"model '{spec.name}': entity '{entity.name}' joins on '{entity.join_key}' but the spec says "
-            f"'{features.join_key}'; make features.join_key and the entity's join_keys agree")
-    views = [_pick(definitions.feature_views, name, "feature view", spec, where)
-             for name in features.feature_views]
+            f"'{features.join_key}'; make features.join_key and the entity's join_keys agree"
+        )
+    views = [
+        _pick(definitions.feature_views, name, "feature view", spec, where) for name in features.feature_views
+    ]
     service = _pick(definitions.feature_services, features.feature_service, "feature service", spec, where)
 
     problems = []
@@ -137,14 +146,17 @@ def for_spec(spec: ModelSpec, definitions: Definitions) -> ModelFeatures:
             problems.append(f"feature view '{view.name}' is not keyed by entity '{entity.name}'")
     served_views = [p.name for p in service.feature_view_projections]
     if sorted(served_views) != sorted(features.feature_views):
-        problems.append(f"feature service '{service.name}' reads views {served_views}, "
-                        f"the spec names {features.feature_views}")
+        problems.append(
+            f"feature service '{service.name}' reads views {served_views}, "
+            f"the spec names {features.feature_views}"
+        )
     served = service_fields(service)
     expected = {c.name: str(feast_type(c)) for c in features.inputs}
     missing = [n for n in expected if n not in served]
     extra = [n for n in served if n not in expected]
-    mistyped = [f"{n} is {served[n]}, expected {t}"
-                for n, t in expected.items() if n in served and served[n] != t]
+    mistyped = [
+        f"{n} is {served[n]}, expected {t}" for n, t in expected.items() if n in served and served[n] != t
+    ]
     if missing:
         problems.append(f"inputs not served: {missing}")
     if extra:
@@ -154,5 +166,6 @@ def for_spec(spec: ModelSpec, definitions: Definitions) -> ModelFeatures:
     if problems:
         raise FeatureDefinitionError(
             f"model '{spec.name}': the feature repository {where} disagrees with "
-            f"models/{spec.name}/spec.yaml (features): {'; '.join(problems)}")
+            f"models/{spec.name}/spec.yaml (features): {'; '.join(problems)}"
+        )
     return ModelFeatures(entity=entity, views=views, service=service)

@@ -25,12 +25,14 @@ MIN_KEY_BYTES = 16
 
 def _keyed(key: bytes) -> hmac.HMAC:
     if not isinstance(key, bytes | bytearray):
-        raise InvalidInputError(f"pseudonym key must be bytes, not {type(key).__name__}; "
-                                "use Settings.pseudonym_key_bytes()")
+        raise InvalidInputError(
+            f"pseudonym key must be bytes, not {type(key).__name__}; use Settings.pseudonym_key_bytes()"
+        )
     if len(key) < MIN_KEY_BYTES:
         raise InvalidInputError(
             f"pseudonym key is {len(key)} bytes; use at least {MIN_KEY_BYTES} (set CXOPS_PSEUDONYM_KEY "
-            "to a long random secret, or unset it to use the key generated in the CXOps home)")
+            "to a long random secret, or unset it to use the key generated in the CXOps home)"
+        )
     return hmac.new(bytes(key), digestmod=hashlib.sha256)
 
 
@@ -52,13 +54,17 @@ def pseudonymise_series(series: pd.Series, key: bytes) -> pd.Series:
     base = _keyed(key)
     missing = int(series.isna().sum())
     if missing:
-        raise InvalidInputError(f"column '{series.name}' has {missing} empty identifier(s); "
-                                "every row needs one before it can be pseudonymised")
+        raise InvalidInputError(
+            f"column '{series.name}' has {missing} empty identifier(s); "
+            "every row needs one before it can be pseudonymised"
+        )
     text = series.astype(str)
     empty = int((text == "").sum())
     if empty:
-        raise InvalidInputError(f"column '{series.name}' has {empty} empty identifier(s); "
-                                "every row needs one before it can be pseudonymised")
+        raise InvalidInputError(
+            f"column '{series.name}' has {empty} empty identifier(s); "
+            "every row needs one before it can be pseudonymised"
+        )
     codes, uniques = pd.factorize(text)
     pseudonyms = [_digest(base, value) for value in uniques]
     return pd.Series([pseudonyms[c] for c in codes], index=series.index, name=series.name, dtype=object)
@@ -73,11 +79,15 @@ def pseudonymise_frame(frame: pd.DataFrame, spec: ModelSpec, key: bytes) -> pd.D
     """
     raw_key, join_key = spec.data.entity_key, spec.features.join_key
     if raw_key not in frame.columns:
-        raise InvalidInputError(f"model '{spec.name}': the frame has no '{raw_key}' column to pseudonymise; "
-                                f"it is data.entity_key in models/{spec.name}/spec.yaml")
+        raise InvalidInputError(
+            f"model '{spec.name}': the frame has no '{raw_key}' column to pseudonymise; "
+            f"it is data.entity_key in models/{spec.name}/spec.yaml"
+        )
     if join_key in frame.columns:
-        raise ConflictError(f"model '{spec.name}': the frame already has a '{join_key}' column; "
-                            f"pseudonymise the raw '{raw_key}' only once")
+        raise ConflictError(
+            f"model '{spec.name}': the frame already has a '{join_key}' column; "
+            f"pseudonymise the raw '{raw_key}' only once"
+        )
     out = frame.copy()
     position = out.columns.get_loc(raw_key)
     pseudonyms = pseudonymise_series(out.pop(raw_key), key).rename(join_key)

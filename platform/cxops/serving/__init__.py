@@ -15,5 +15,9 @@ from cxops.serving.feature_source import InMemoryFeatureSource, OnlineFeatureSou
 from cxops.serving.predictor import InputValidationError, ModelPredictor, Prediction
 
 __all__ = [
-    "InMemoryFeatureSource", "InputValidationError", "ModelPredictor", "OnlineFeatureSource", "Prediction",
+    "InMemoryFeatureSource",
+    "InputValidationError",
+    "ModelPredictor",
+    "OnlineFeatureSource",
+    "Prediction",
 ]

@@ -81,18 +81,33 @@ def validate_rows(rows: Sequence[Any], inputs: Sequence[Column], model_name: str
     problems: list[dict[str, Any]] = []
     for index, row in enumerate(rows):
         if not isinstance(row, Mapping):
-            problems.append({"row": index, "field": None,
-                             "message": f"expected an object of feature values; got {_describe(row)}"})
+            problems.append(
+                {
+                    "row": index,
+                    "field": None,
+                    "message": f"expected an object of feature values; got {_describe(row)}",
+                }
+            )
             continue
         unknown = sorted(str(k) for k in row if k not in known)
         if unknown:
-            problems.append({"row": index, "field": unknown[0], "message":
-                             f"unknown fields {unknown}; model '{model_name}' reads only its inputs"})
+            problems.append(
+                {
+                    "row": index,
+                    "field": unknown[0],
+                    "message": f"unknown fields {unknown}; model '{model_name}' reads only its inputs",
+                }
+            )
         for col in inputs:
             if col.name not in row:
-                problems.append({"row": index, "field": col.name,
-                                 "message": f"missing; expected {_allowed(col)}"
-                                 + (" or null" if col.nullable else "")})
+                problems.append(
+                    {
+                        "row": index,
+                        "field": col.name,
+                        "message": f"missing; expected {_allowed(col)}"
+                        + (" or null" if col.nullable else ""),
+                    }
+                )
                 continue
             value, problem = _check_value(col, row[col.name])
             if problem:
@@ -101,8 +116,10 @@ def validate_rows(rows: Sequence[Any], inputs: Sequence[Column], model_name: str
     if problems:
         shown = "; ".join(
             f"row {p['row']}" + (f" field '{p['field']}'" if p["field"] else "") + f": {p['message']}"
-            for p in problems[:_MAX_REPORTED])
+            for p in problems[:_MAX_REPORTED]
+        )
         more = f" (and {len(problems) - _MAX_REPORTED} more)" if len(problems) > _MAX_REPORTED else ""
         raise InputValidationError(
-            f"invalid input for model '{model_name}': {len(problems)} problem(s): {shown}{more}", problems)
+            f"invalid input for model '{model_name}': {len(problems)} problem(s): {shown}{more}", problems
+        )
     return pd.DataFrame(columns, columns=[c.name for c in inputs])

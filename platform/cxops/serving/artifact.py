@@ -35,8 +35,9 @@ class ServedModel:
     registry_version: str
 
 
-def write_served_model(directory: Path, spec: ModelSpec, classifier_dir: Path,
-                       registry_version: int | str) -> Path:
+def write_served_model(
+    directory: Path, spec: ModelSpec, classifier_dir: Path, registry_version: int | str
+) -> Path:
     """Copy a trained classifier (checked by loading it) and its spec into `directory`."""
     directory = Path(directory)
     classifier = TabularClassifier.load(classifier_dir)  # fails early, naming the directory, if incomplete
@@ -45,16 +46,19 @@ def write_served_model(directory: Path, spec: ModelSpec, classifier_dir: Path,
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copytree(classifier_dir, directory / _CLASSIFIER_DIR, dirs_exist_ok=True)
     (directory / _SPEC_FILE).write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
-    (directory / _INFO_FILE).write_text(json.dumps(
-        {"model_name": spec.name, "registry_version": str(registry_version)}, indent=2))
+    (directory / _INFO_FILE).write_text(
+        json.dumps({"model_name": spec.name, "registry_version": str(registry_version)}, indent=2)
+    )
     return directory
 
 
 def _check(directory: Path) -> Path:
     directory = Path(directory)
     if not (directory / _SPEC_FILE).is_file() or not (directory / _INFO_FILE).is_file():
-        raise NotFoundError(f"{directory} is not a served-model directory (expected {_SPEC_FILE}, "
-                            f"{_INFO_FILE} and {_CLASSIFIER_DIR}/); package the model with save_bento_model")
+        raise NotFoundError(
+            f"{directory} is not a served-model directory (expected {_SPEC_FILE}, "
+            f"{_INFO_FILE} and {_CLASSIFIER_DIR}/); package the model with save_bento_model"
+        )
     return directory
 
 

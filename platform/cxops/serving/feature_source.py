@@ -28,8 +28,9 @@ __all__ = [
 
 @runtime_checkable
 class OnlineFeatureSource(Protocol):
-    def online_features(self, spec: ModelSpec,
-                        customer_pids: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    def online_features(
+        self, spec: ModelSpec, customer_pids: Sequence[str]
+    ) -> tuple[pd.DataFrame, list[str]]:
         """The model inputs (`spec.features.inputs`, in request order) of each known pseudonymised
         customer, and the pseudonyms that are not in the store."""
         ...
@@ -49,8 +50,9 @@ class InMemoryFeatureSource:
             raise ValueError("InMemoryFeatureSource: the index (customer pseudonyms) must be unique")
         self._features = features
 
-    def online_features(self, spec: ModelSpec,
-                        customer_pids: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    def online_features(
+        self, spec: ModelSpec, customer_pids: Sequence[str]
+    ) -> tuple[pd.DataFrame, list[str]]:
         known = [p for p in customer_pids if p in self._features.index]
         unknown = [p for p in customer_pids if p not in self._features.index]
         frame = self._features.loc[known, spec.features.names].reset_index(drop=True)
@@ -77,11 +79,13 @@ class LazyFeatureSource:
                     raise FeatureSourceUnavailableError(
                         f"online features are unavailable ({self._description}): "
                         f"{type(exc).__name__}: {exc}; send full feature rows instead, or set up the "
-                        "feature store (feast apply + materialize) and restart the server") from exc
+                        "feature store (feast apply + materialize) and restart the server"
+                    ) from exc
             return self._source
 
-    def online_features(self, spec: ModelSpec,
-                        customer_pids: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    def online_features(
+        self, spec: ModelSpec, customer_pids: Sequence[str]
+    ) -> tuple[pd.DataFrame, list[str]]:
         return self._get().online_features(spec, customer_pids)
 
 
@@ -94,4 +98,5 @@ def feast_feature_source(settings: Settings) -> LazyFeatureSource:
         return FeatureStoreClient(settings)
 
     return LazyFeatureSource(
-        connect, f"Feast project '{settings.feast_project}', {settings.online_store} online store")
+        connect, f"Feast project '{settings.feast_project}', {settings.online_store} online store"
+    )

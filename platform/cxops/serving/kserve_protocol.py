@@ -74,13 +74,16 @@ class PredictorSlot:
         if name is not None and name != predictor.name:
             raise NotFoundError(f"model '{name}' is not served here; this server serves '{predictor.name}'")
         if version is not None and version != predictor.model_version:
-            raise NotFoundError(f"model '{name}' has no version '{version}' here; this server serves version "
-                                f"'{predictor.model_version}'")
+            raise NotFoundError(
+                f"model '{name}' has no version '{version}' here; this server serves version "
+                f"'{predictor.model_version}'"
+            )
         return predictor
 
 
-def error_response(status_code: int, message: str,
-                   details: list[dict[str, Any]] | None = None) -> JSONResponse:
+def error_response(
+    status_code: int, message: str, details: list[dict[str, Any]] | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"error": message}
     if details:
         body["details"] = details[:_MAX_DETAILS]
@@ -116,13 +119,15 @@ def _customer_ids_from_instances(instances: list[Any]) -> list[Any] | None:
         return None
     if not all(with_id) or any(len(i) != 1 for i in instances):
         raise InvalidInputError(
-            f"instances must be either all feature rows or all {{\"{CUSTOMER_ID}\": ...}} objects with no "
-            "other fields; this request mixes them")
+            f'instances must be either all feature rows or all {{"{CUSTOMER_ID}": ...}} objects with no '
+            "other fields; this request mixes them"
+        )
     return [i[CUSTOMER_ID] for i in instances]
 
 
-def _v2_columns(predictor: ModelPredictor, request: InferRequestBody,
-                raw: dict[str, bytes]) -> tuple[str, Any]:
+def _v2_columns(
+    predictor: ModelPredictor, request: InferRequestBody, raw: dict[str, bytes]
+) -> tuple[str, Any]:
     """("customers", ids) or ("rows", list of feature mappings) from the request's input tensors."""
     names = [t.name for t in request.inputs]
     duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -130,14 +135,17 @@ def _v2_columns(predictor: ModelPredictor, request: InferRequestBody,
         raise InvalidInputError(f"inputs {duplicated} are given more than once")
     if CUSTOMER_ID in names:
         if len(names) != 1:
-            raise InvalidInputError(f"input '{CUSTOMER_ID}' asks for a lookup by customer id and must be the "
-                                    f"only input; got {names}")
+            raise InvalidInputError(
+                f"input '{CUSTOMER_ID}' asks for a lookup by customer id and must be the "
+                f"only input; got {names}"
+            )
         tensor = request.inputs[0]
         if tensor.datatype != "BYTES":
             raise InvalidInputError(f"input '{CUSTOMER_ID}' must have datatype BYTES; got {tensor.datatype}")
         if len(tensor.shape) not in (1, 2) or (len(tensor.shape) == 2 and tensor.shape[1] != 1):
             raise InvalidInputError(
-                f"input '{CUSTOMER_ID}' must have shape [N] or [N, 1]; got {tensor.shape}")
+                f"input '{CUSTOMER_ID}' must have shape [N] or [N, 1]; got {tensor.shape}"
+            )
         return "customers", tensor_values(tensor, raw.get(tensor.name))
 
     inputs = {c.name: c for c in predictor.classifier.inputs}
@@ -151,7 +159,8 @@ def _v2_columns(predictor: ModelPredictor, request: InferRequestBody,
             parts.append(f"unknown inputs {unknown}")
         raise InvalidInputError(
             f"model '{predictor.name}': {' and '.join(parts)}; send one tensor per model input "
-            f"(see GET /v2/models/{predictor.name}) or a single BYTES tensor '{CUSTOMER_ID}'")
+            f"(see GET /v2/models/{predictor.name}) or a single BYTES tensor '{CUSTOMER_ID}'"
+        )
     columns: dict[str, list[Any]] = {}
     rows_count: int | None = None
     for tensor in request.inputs:
@@ -159,17 +168,21 @@ def _v2_columns(predictor: ModelPredictor, request: InferRequestBody,
         allowed = {"BYTES"} if col.type == "category" else _NUMBER_DTYPES
         if tensor.datatype not in allowed:
             expected = "BYTES" if col.type == "category" else "INT64 or FP64 (any INT*/UINT*/FP*)"
-            raise InvalidInputError(f"input '{tensor.name}' ({col.type}) must have datatype {expected}; "
-                                    f"got {tensor.datatype}")
+            raise InvalidInputError(
+                f"input '{tensor.name}' ({col.type}) must have datatype {expected}; got {tensor.datatype}"
+            )
         if len(tensor.shape) not in (1, 2) or (len(tensor.shape) == 2 and tensor.shape[1] != 1):
-            raise InvalidInputError(f"input '{tensor.name}' must have shape [N] or [N, 1] (one value per "
-                                    f"row); got {tensor.shape}")
+            raise InvalidInputError(
+                f"input '{tensor.name}' must have shape [N] or [N, 1] (one value per row); got {tensor.shape}"
+            )
         if rows_count is None:
             rows_count = tensor.shape[0]
         elif tensor.shape[0] != rows_count:
-            raise InvalidInputError(f"input '{tensor.name}' has {tensor.shape[0]} rows but "
-                                    f"'{request.inputs[0].name}' has {rows_count}; all inputs need the "
-                                    "same N")
+            raise InvalidInputError(
+                f"input '{tensor.name}' has {tensor.shape[0]} rows but "
+                f"'{request.inputs[0].name}' has {rows_count}; all inputs need the "
+                "same N"
+            )
         columns[tensor.name] = tensor_values(tensor, raw.get(tensor.name))
     count = rows_count or 0
     predictor.check_batch(count)
@@ -187,24 +200,37 @@ def _requested_outputs(predictor: ModelPredictor, requested: list[RequestedOutpu
     return [o.name for o in requested]
 
 
-def _v2_outputs(predictor: ModelPredictor, predictions: list[Prediction],
-                names: list[str]) -> list[dict[str, Any]]:
+def _v2_outputs(
+    predictor: ModelPredictor, predictions: list[Prediction], names: list[str]
+) -> list[dict[str, Any]]:
     score, label = _output_names(predictor)
     tensors = {
-        score: {"name": score, "datatype": "FP64", "shape": [len(predictions)],
-                "data": [p.probability for p in predictions]},
-        label: {"name": label, "datatype": "BYTES", "shape": [len(predictions)],
-                "data": [p.label for p in predictions]},
+        score: {
+            "name": score,
+            "datatype": "FP64",
+            "shape": [len(predictions)],
+            "data": [p.probability for p in predictions],
+        },
+        label: {
+            "name": label,
+            "datatype": "BYTES",
+            "shape": [len(predictions)],
+            "data": [p.label for p in predictions],
+        },
     }
     return [tensors[name] for name in names]
 
 
-def create_kserve_app(predictor: ModelPredictor | PredictorSlot | None = None, *,
-                      server_name: str = "cxops") -> FastAPI:
+def create_kserve_app(
+    predictor: ModelPredictor | PredictorSlot | None = None, *, server_name: str = "cxops"
+) -> FastAPI:
     """A FastAPI app with the KServe V1 and V2 routes for one predictor (set now, or later on the slot)."""
     slot = predictor if isinstance(predictor, PredictorSlot) else PredictorSlot(predictor)
-    app = FastAPI(title=f"{server_name} KServe data plane", version=cxops.__version__,
-                  description="KServe V1 and Open Inference Protocol (V2) routes.")
+    app = FastAPI(
+        title=f"{server_name} KServe data plane",
+        version=cxops.__version__,
+        description="KServe V1 and Open Inference Protocol (V2) routes.",
+    )
     app.state.predictor_slot = slot
 
     @app.exception_handler(CXOpsError)
@@ -240,8 +266,10 @@ def create_kserve_app(predictor: ModelPredictor | PredictorSlot | None = None, *
         body = await _json_body(request)
         instances = body.get("instances") if isinstance(body, dict) else None
         if not isinstance(instances, list):
-            raise InvalidInputError("the V1 request body must be {\"instances\": [...]}: a list of feature "
-                                    f"rows or of {{\"{CUSTOMER_ID}\": ...}} objects")
+            raise InvalidInputError(
+                'the V1 request body must be {"instances": [...]}: a list of feature '
+                f'rows or of {{"{CUSTOMER_ID}": ...}} objects'
+            )
         ids = _customer_ids_from_instances(instances)
         if ids is not None:
             predictions = await run_in_threadpool(predictor.predict_customers, ids)
@@ -277,11 +305,15 @@ def create_kserve_app(predictor: ModelPredictor | PredictorSlot | None = None, *
             "versions": [predictor.model_version],
             "platform": "xgboost",
             "inputs": _input_metadata(predictor),
-            "outputs": [{"name": score, "datatype": "FP64", "shape": [-1]},
-                        {"name": label, "datatype": "BYTES", "shape": [-1]}],
-            "parameters": {"threshold": predictor.classifier.threshold,
-                           "max_batch_size": predictor.max_batch_size,
-                           "customer_id_input": CUSTOMER_ID},
+            "outputs": [
+                {"name": score, "datatype": "FP64", "shape": [-1]},
+                {"name": label, "datatype": "BYTES", "shape": [-1]},
+            ],
+            "parameters": {
+                "threshold": predictor.classifier.threshold,
+                "max_batch_size": predictor.max_batch_size,
+                "customer_id_input": CUSTOMER_ID,
+            },
         }
 
     @app.get("/v2/models/{name}")

@@ -71,8 +71,10 @@ def serving_requirements(lock: Path, roots: list[str], exclude: tuple[str, ...] 
     for root in roots:
         match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?", root.strip())
         if not match or _normalise(match.group(1)) not in packages:
-            raise NotFoundError(f"serving requirement '{root}' is not pinned in {lock}; add it to "
-                                "requirements/main.in and re-lock (make lock)")
+            raise NotFoundError(
+                f"serving requirement '{root}' is not pinned in {lock}; add it to "
+                "requirements/main.in and re-lock (make lock)"
+            )
         wanted[_normalise(match.group(1))] = match.group(2) or ""
     included = set(wanted)
     changed = True
@@ -92,15 +94,20 @@ def serving_requirements(lock: Path, roots: list[str], exclude: tuple[str, ...] 
     return lines
 
 
-def save_bento_model(spec: ModelSpec, classifier_dir: Path, registry_version: int | str,
-                     settings: Settings) -> str:
+def save_bento_model(
+    spec: ModelSpec, classifier_dir: Path, registry_version: int | str, settings: Settings
+) -> str:
     """Store a trained classifier with its spec as the BentoML model `cxops-<model>:<version>`; its tag."""
     use_bentoml_home(settings)
     import bentoml
 
     labels = {"model": spec.name, "registry_version": str(registry_version), "team": spec.team}
-    metadata = {"model_name": spec.name, "registry_version": str(registry_version),
-                "inputs": spec.features.names, "owner": spec.owner.email}
+    metadata = {
+        "model_name": spec.name,
+        "registry_version": str(registry_version),
+        "inputs": spec.features.names,
+        "owner": spec.owner.email,
+    }
     with bentoml.models.create(bento_model_name(spec.name), labels=labels, metadata=metadata) as model:
         write_served_model(Path(model.path), spec, Path(classifier_dir), registry_version)
     return str(model.tag)
@@ -110,7 +117,8 @@ def _bentofile(settings: Settings) -> dict[str, Any]:
     path = settings.root / BENTOFILE
     if not path.is_file():
         raise NotFoundError(
-            f"no bento build file at {path}; the checkout in CXOPS_ROOT must hold {BENTOFILE}")
+            f"no bento build file at {path}; the checkout in CXOPS_ROOT must hold {BENTOFILE}"
+        )
     return yaml.safe_load(path.read_text()) or {}
 
 
@@ -124,29 +132,50 @@ def build_bento(spec: ModelSpec, model_tag: str, settings: Settings, *, version:
 
     stored = bentoml.models.get(model_tag)
     if stored.info.labels.get("model") != spec.name:
-        raise CXOpsError(f"BentoML model {model_tag} holds model '{stored.info.labels.get('model')}', "
-                         f"not '{spec.name}'", status_code=409)
+        raise CXOpsError(
+            f"BentoML model {model_tag} holds model '{stored.info.labels.get('model')}', not '{spec.name}'",
+            status_code=409,
+        )
     config = _bentofile(settings)
     python = dict(config.get("python") or {})
     python["packages"] = serving_requirements(settings.root / LOCK_FILE, list(python.get("packages") or []))
     python["lock_packages"] = False  # pinned from our lock above; locking again would need the network
-    envs = [BentoEnvSchema(**e) for e in config.get("envs") or []
-            if e.get("name") not in (MODEL_ENV, MODEL_TAG_ENV)]
-    envs += [BentoEnvSchema(name=MODEL_ENV, value=spec.name),
-             BentoEnvSchema(name=MODEL_TAG_ENV, value=str(stored.tag))]
-    labels = {**(config.get("labels") or {}), "model": spec.name, "model_tag": str(stored.tag),
-              "registry_version": stored.info.labels.get("registry_version", ""), "team": spec.team}
+    envs = [
+        BentoEnvSchema(**e)
+        for e in config.get("envs") or []
+        if e.get("name") not in (MODEL_ENV, MODEL_TAG_ENV)
+    ]
+    envs += [
+        BentoEnvSchema(name=MODEL_ENV, value=spec.name),
+        BentoEnvSchema(name=MODEL_TAG_ENV, value=str(stored.tag)),
+    ]
+    labels = {
+        **(config.get("labels") or {}),
+        "model": spec.name,
+        "model_tag": str(stored.tag),
+        "registry_version": stored.info.labels.get("registry_version", ""),
+        "team": spec.team,
+    }
 
     # The service module reads its target at import time: forget any import made for another model.
     for module in [m for m in sys.modules if m == "serving" or m.startswith("serving.")]:
         del sys.modules[module]
     try:
         bento = bentoml.bentos.build(
-            service=config["service"], name=bento_model_name(spec.name), version=version,
-            description=config.get("description"), labels=labels, include=config.get("include"),
-            exclude=config.get("exclude"), envs=envs, docker=config.get("docker"), python=python,
-            models=[str(stored.tag)], build_ctx=str(settings.root),
-            args={"model": spec.name, "model_tag": str(stored.tag)})
+            service=config["service"],
+            name=bento_model_name(spec.name),
+            version=version,
+            description=config.get("description"),
+            labels=labels,
+            include=config.get("include"),
+            exclude=config.get("exclude"),
+            envs=envs,
+            docker=config.get("docker"),
+            python=python,
+            models=[str(stored.tag)],
+            build_ctx=str(settings.root),
+            args={"model": spec.name, "model_tag": str(stored.tag)},
+        )
     except BentoMLException as exc:
         raise CXOpsError(f"building the bento of model '{spec.name}' ({stored.tag}) failed: {exc}") from exc
     finally:

@@ -52,7 +52,8 @@ def keyed_pseudonymiser(key: bytes | Callable[[], bytes]) -> Callable[[str], str
             from cxops.privacy.pseudonymise import pseudonymise
         except ImportError as exc:
             raise FeatureSourceUnavailableError(
-                f"customer pseudonymisation is unavailable ({exc}); send full feature rows instead") from exc
+                f"customer pseudonymisation is unavailable ({exc}); send full feature rows instead"
+            ) from exc
         if not resolved:
             resolved.append(key() if callable(key) else key)
         return pseudonymise(value, resolved[0])
@@ -63,18 +64,28 @@ def keyed_pseudonymiser(key: bytes | Callable[[], bytes]) -> Callable[[str], str
 class ModelPredictor:
     """A trained classifier with its spec: validates requests and returns labelled probabilities."""
 
-    def __init__(self, spec: ModelSpec, classifier: TabularClassifier, *, model_version: str | None = None,
-                 features: OnlineFeatureSource | None = None,
-                 pseudonymise: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        classifier: TabularClassifier,
+        *,
+        model_version: str | None = None,
+        features: OnlineFeatureSource | None = None,
+        pseudonymise: Callable[[str], str] | None = None,
+    ) -> None:
         if classifier.feature_names != spec.features.names:
             raise ConflictError(
                 f"model '{spec.name}': the trained classifier reads {classifier.feature_names} but the spec "
                 f"declares inputs {spec.features.names}; serve the classifier with the spec it was trained "
-                "on")
+                "on"
+            )
         self.spec = spec
         self.classifier = classifier
-        self.model_version = str(model_version if model_version is not None
-                                 else classifier.metadata.get("registry_version", "unregistered"))
+        self.model_version = str(
+            model_version
+            if model_version is not None
+            else classifier.metadata.get("registry_version", "unregistered")
+        )
         self.features = features
         self.pseudonymise = pseudonymise
 
@@ -94,21 +105,31 @@ class ModelPredictor:
             raise InvalidInputError(
                 f"model '{self.name}': a batch of {size} {what} exceeds the limit of {self.max_batch_size} "
                 f"(serving.max_batch_size in models/{self.name}/spec.yaml); split the request",
-                status_code=413)
+                status_code=413,
+            )
 
     def validate(self, rows: Sequence[Any]) -> pd.DataFrame:
         self.check_batch(len(rows))
         return validate_rows(rows, self.classifier.inputs, self.name)
 
-    def predict_frame(self, frame: pd.DataFrame,
-                      customer_ids: Sequence[str] | None = None) -> list[Prediction]:
+    def predict_frame(
+        self, frame: pd.DataFrame, customer_ids: Sequence[str] | None = None
+    ) -> list[Prediction]:
         """Score rows that are already valid model inputs (one column per input)."""
         proba = self.classifier.predict_proba(frame)
         labels = self.classifier.labels(proba)
         ids = list(customer_ids) if customer_ids is not None else [None] * len(proba)
-        return [Prediction(probability=float(p), label=str(lab), threshold=self.classifier.threshold,
-                           model_name=self.name, model_version=self.model_version, customer_id=cid)
-                for p, lab, cid in zip(proba, labels, ids, strict=True)]
+        return [
+            Prediction(
+                probability=float(p),
+                label=str(lab),
+                threshold=self.classifier.threshold,
+                model_name=self.name,
+                model_version=self.model_version,
+                customer_id=cid,
+            )
+            for p, lab, cid in zip(proba, labels, ids, strict=True)
+        ]
 
     def predict_rows(self, rows: Sequence[Any]) -> list[Prediction]:
         """Full feature vectors (one mapping per row) -> one prediction per row, in order."""
@@ -120,31 +141,43 @@ class ModelPredictor:
         bad = [i for i, cid in enumerate(customer_ids) if not isinstance(cid, str) or not cid.strip()]
         if bad:
             raise InvalidInputError(
-                f"model '{self.name}': customer ids must be non-empty strings; entries {bad[:20]} are not")
+                f"model '{self.name}': customer ids must be non-empty strings; entries {bad[:20]} are not"
+            )
         if self.features is None or self.pseudonymise is None:
             raise FeatureSourceUnavailableError(
                 f"model '{self.name}' is served without an online feature store, so it cannot look customers "
-                "up by id; send full feature rows instead")
+                "up by id; send full feature rows instead"
+            )
         pids = [self.pseudonymise(cid) for cid in customer_ids]
         frame, unknown = self.features.online_features(self.spec, pids)
         if unknown:
             unknown_set = set(unknown)
-            missing = list(dict.fromkeys(cid for cid, pid in zip(customer_ids, pids, strict=True)
-                                         if pid in unknown_set))
+            missing = list(
+                dict.fromkeys(cid for cid, pid in zip(customer_ids, pids, strict=True) if pid in unknown_set)
+            )
             raise NotFoundError(
                 f"model '{self.name}': no features for customer(s) {missing} in the online store; check the "
-                "id, or materialize the customer's features first")
+                "id, or materialize the customer's features first"
+            )
         names = self.spec.features.names
         absent = [n for n in names if n not in frame.columns]
         if len(frame) != len(pids) or absent:
-            raise CXOpsError(f"model '{self.name}': the online store returned {len(frame)} rows for "
-                             f"{len(pids)} customers, lacking inputs {absent}; check the feature service's "
-                             "definition")
+            raise CXOpsError(
+                f"model '{self.name}': the online store returned {len(frame)} rows for "
+                f"{len(pids)} customers, lacking inputs {absent}; check the feature service's "
+                "definition"
+            )
         return self.predict_frame(frame[names].reset_index(drop=True), customer_ids)
 
     @classmethod
-    def from_registry(cls, model: str, settings: Settings, *, version: int | None = None,
-                      features: OnlineFeatureSource | None = None) -> ModelPredictor:
+    def from_registry(
+        cls,
+        model: str,
+        settings: Settings,
+        *,
+        version: int | None = None,
+        features: OnlineFeatureSource | None = None,
+    ) -> ModelPredictor:
         """A registered version (default: the latest) with the checkout's spec and the Feast online store."""
         from cxops.registry import Registry
         from cxops.specs import load_spec
@@ -153,9 +186,15 @@ class ModelPredictor:
         with Registry.from_settings(settings) as registry:
             record = registry.get_version(model, version)
         if "model" not in record.artifacts:
-            raise NotFoundError(f"model '{model}' version {record.version} has no 'model' artifact; "
-                                "register the trained classifier first")
+            raise NotFoundError(
+                f"model '{model}' version {record.version} has no 'model' artifact; "
+                "register the trained classifier first"
+            )
         classifier = TabularClassifier.load(Path(record.artifacts["model"]))
-        return cls(spec, classifier, model_version=str(record.version),
-                   features=features if features is not None else feast_feature_source(settings),
-                   pseudonymise=keyed_pseudonymiser(settings.pseudonym_key_bytes))
+        return cls(
+            spec,
+            classifier,
+            model_version=str(record.version),
+            features=features if features is not None else feast_feature_source(settings),
+            pseudonymise=keyed_pseudonymiser(settings.pseudonym_key_bytes),
+        )

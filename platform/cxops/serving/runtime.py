@@ -19,7 +19,12 @@ from cxops.serving.feature_source import OnlineFeatureSource, feast_feature_sour
 from cxops.serving.predictor import ModelPredictor, keyed_pseudonymiser
 
 __all__ = [
-    "MODEL_ENV", "MODEL_TAG_ENV", "ServingTarget", "bento_model_name", "load_predictor", "resolve_target",
+    "MODEL_ENV",
+    "MODEL_TAG_ENV",
+    "ServingTarget",
+    "bento_model_name",
+    "load_predictor",
+    "resolve_target",
 ]
 
 MODEL_ENV = "CXOPS_SERVING_MODEL"
@@ -52,12 +57,14 @@ def resolve_target(arguments: dict[str, str] | None = None) -> ServingTarget:
     if not model:
         raise CXOpsError(
             f"no model to serve: build the bento with cxops.serving.packaging.build_bento, or pass "
-            f"`--arg model=<name> [--arg model_tag=<bentoml tag>]`, or set {MODEL_ENV} / {MODEL_TAG_ENV}")
+            f"`--arg model=<name> [--arg model_tag=<bentoml tag>]`, or set {MODEL_ENV} / {MODEL_TAG_ENV}"
+        )
     return ServingTarget(model=model, model_tag=tag or f"{bento_model_name(model)}:latest")
 
 
-def load_predictor(model_dir: Path, settings: Settings, *,
-                   features: OnlineFeatureSource | None = None) -> ModelPredictor:
+def load_predictor(
+    model_dir: Path, settings: Settings, *, features: OnlineFeatureSource | None = None
+) -> ModelPredictor:
     """The predictor of a served-model directory; customer lookups use Feast unless `features` is given.
 
     The Feast client and the pseudonym key are only touched by the first lookup by customer id, so a
@@ -66,5 +73,10 @@ def load_predictor(model_dir: Path, settings: Settings, *,
     served = read_served_model(model_dir)
     if features is None:
         features = feast_feature_source(settings)
-    return ModelPredictor(served.spec, served.classifier, model_version=served.registry_version,
-                          features=features, pseudonymise=keyed_pseudonymiser(settings.pseudonym_key_bytes))
+    return ModelPredictor(
+        served.spec,
+        served.classifier,
+        model_version=served.registry_version,
+        features=features,
+        pseudonymise=keyed_pseudonymiser(settings.pseudonym_key_bytes),
+    )

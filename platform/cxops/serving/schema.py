@@ -44,7 +44,9 @@ def feature_row_model(spec: ModelSpec) -> type[BaseModel]:
             annotation = annotation | None
         # Internal names are positional so that any column name works (even one shadowing a BaseModel
         # attribute); clients only ever see the alias.
-        fields[f"f{index}"] = (annotation, Field(..., alias=col.name, title=col.name,
-                                                    description=col.description or None))
+        fields[f"f{index}"] = (
+            annotation,
+            Field(..., alias=col.name, title=col.name, description=col.description or None),
+        )
     title = "".join(part.capitalize() for part in spec.name.split("-")) + "FeatureRow"
     return create_model(title, __config__=ConfigDict(extra="forbid", allow_inf_nan=False), **fields)

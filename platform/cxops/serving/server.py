@@ -83,8 +83,10 @@ class ServerProcess:
         with httpx.Client(timeout=2.0) as client:
             while True:
                 if self.process.poll() is not None:
-                    raise ServerError(f"the model server exited with status {self.process.returncode} before "
-                                      f"it was ready; last lines of {self.log_path}:\n{self.log_tail()}")
+                    raise ServerError(
+                        f"the model server exited with status {self.process.returncode} before "
+                        f"it was ready; last lines of {self.log_path}:\n{self.log_tail()}"
+                    )
                 try:
                     if client.get(url).status_code == 200:
                         return
@@ -92,35 +94,68 @@ class ServerProcess:
                     pass
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise ServerError(f"the model server was not ready within {timeout:.0f} s ({url}); last "
-                                      f"lines of {self.log_path}:\n{self.log_tail()}")
+                    raise ServerError(
+                        f"the model server was not ready within {timeout:.0f} s ({url}); last "
+                        f"lines of {self.log_path}:\n{self.log_tail()}"
+                    )
                 time.sleep(0.25)
 
     def __enter__(self) -> ServerProcess:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
-def start_server(target: str, port: int = 0, settings: Settings | None = None, *, host: str = "127.0.0.1",
-                 args: dict[str, str] | None = None, env: dict[str, str] | None = None,
-                 timeout: float = 120.0) -> ServerProcess:
+def start_server(
+    target: str,
+    port: int = 0,
+    settings: Settings | None = None,
+    *,
+    host: str = "127.0.0.1",
+    args: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120.0,
+) -> ServerProcess:
     """Start `bentoml serve <target>` on `port` (0: a free one) and wait until /v2/health/ready is 200."""
     settings = settings or Settings()
     port = port or free_port(host)
     log_dir = settings.subdir("logs")
     log_path = log_dir / f"serve-{port}.log"
-    command = [sys.executable, "-m", "bentoml", "serve", target, "--host", host, "--port", str(port),
-               "--working-dir", str(settings.root)]
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        target,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--working-dir",
+        str(settings.root),
+    ]
     for key, value in (args or {}).items():
         command += ["--arg", f"{key}={value}"]
-    child_env = {**os.environ, **settings.to_env(), **bentoml_env(settings), "PYTHONUNBUFFERED": "1",
-                 **(env or {})}
+    child_env = {
+        **os.environ,
+        **settings.to_env(),
+        **bentoml_env(settings),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=settings.root, env=child_env, stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=settings.root,
+            env=child_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     server = ServerProcess(process, host, port, log_path)
     try:
         server.wait_ready(timeout)

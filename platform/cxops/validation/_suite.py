@@ -42,17 +42,24 @@ def _column_expectations(col: Column, personal: bool) -> list[Any]:
     meta = {key: _meta(key, col.name, personal) for key in CHECKS}
     out: list[Any] = [gxe.ExpectColumnToExist(column=col.name, meta=meta["present"])]
     if col.type in ("integer", "number"):
-        out.append(gxe.ExpectColumnValuesToBeInTypeList(column=col.name, type_list=_NUMERIC_TYPES,
-                                                        meta=meta["type"]))
+        out.append(
+            gxe.ExpectColumnValuesToBeInTypeList(column=col.name, type_list=_NUMERIC_TYPES, meta=meta["type"])
+        )
     elif col.type == "timestamp":
         # pandas' tz-aware dtype has `Timestamp` as its scalar type; naive datetimes fail on purpose.
         out.append(gxe.ExpectColumnValuesToBeOfType(column=col.name, type_="Timestamp", meta=meta["type"]))
     if col.min is not None or col.max is not None:
-        out.append(gxe.ExpectColumnValuesToBeBetween(column=col.name, min_value=col.min, max_value=col.max,
-                                                     meta=meta["range"]))
+        out.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=col.name, min_value=col.min, max_value=col.max, meta=meta["range"]
+            )
+        )
     if col.categories is not None:
-        out.append(gxe.ExpectColumnValuesToBeInSet(column=col.name, value_set=list(col.categories),
-                                                   meta=meta["categories"]))
+        out.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column=col.name, value_set=list(col.categories), meta=meta["categories"]
+            )
+        )
     if col.unique:
         out.append(gxe.ExpectColumnValuesToBeUnique(column=col.name, meta=meta["unique"]))
     if not col.nullable:
@@ -80,13 +87,23 @@ def build_suite(spec: ModelSpec, personal: set[str], *, require_label: bool = Tr
         expectations.extend(_column_expectations(col, col.name in personal))
     if require_label:
         # A training set whose label never takes the positive value cannot train a classifier.
-        expectations.append(gxe.ExpectColumnDistinctValuesToContainSet(
-            column=data.label, value_set=[data.positive_label],
-            meta=_meta("positive_label", data.label, data.label in personal)))
-    expectations.append(gxe.ExpectColumnMeanToBeBetween(
-        column=NULL_FRACTION_COLUMN, min_value=0.0, max_value=data.max_null_fraction,
-        meta=_meta("null_fraction", None, False),
-        notes="Share of empty cells over the spec's columns; nullable columns absent from the source "
-              "(entirely empty) are not counted."))
-    return gx.ExpectationSuite(name=data.expectation_suite, expectations=expectations,
-                               meta={"cxops_model": spec.name})
+        expectations.append(
+            gxe.ExpectColumnDistinctValuesToContainSet(
+                column=data.label,
+                value_set=[data.positive_label],
+                meta=_meta("positive_label", data.label, data.label in personal),
+            )
+        )
+    expectations.append(
+        gxe.ExpectColumnMeanToBeBetween(
+            column=NULL_FRACTION_COLUMN,
+            min_value=0.0,
+            max_value=data.max_null_fraction,
+            meta=_meta("null_fraction", None, False),
+            notes="Share of empty cells over the spec's columns; nullable columns absent from the source "
+            "(entirely empty) are not counted.",
+        )
+    )
+    return gx.ExpectationSuite(
+        name=data.expectation_suite, expectations=expectations, meta={"cxops_model": spec.name}
+    )

@@ -78,15 +78,21 @@ class ValidationReport(BaseModel):
 
     def _headline(self) -> str:
         if self.success:
-            return (f"dataset for model '{self.model}' meets expectation suite '{self.suite}': "
-                    f"{self.evaluated_expectations} expectations met on {self.rows:,} rows")
-        return (f"dataset for model '{self.model}' fails expectation suite '{self.suite}': "
-                f"{self.unsuccessful_expectations} of {self.evaluated_expectations} expectations unmet "
-                f"on {self.rows:,} rows")
+            return (
+                f"dataset for model '{self.model}' meets expectation suite '{self.suite}': "
+                f"{self.evaluated_expectations} expectations met on {self.rows:,} rows"
+            )
+        return (
+            f"dataset for model '{self.model}' fails expectation suite '{self.suite}': "
+            f"{self.unsuccessful_expectations} of {self.evaluated_expectations} expectations unmet "
+            f"on {self.rows:,} rows"
+        )
 
     def _rows(self) -> list[tuple[str, str, str, str, str]]:
-        return [(f.check, f.column or "(table)", f.expectation, f._rows_text(), f._examples_text())
-                for f in self.failures]
+        return [
+            (f.check, f.column or "(table)", f.expectation, f._rows_text(), f._examples_text())
+            for f in self.failures
+        ]
 
     def summary(self) -> str:
         """Human-readable: which expectations failed, on how many rows, with examples where allowed."""
@@ -102,15 +108,23 @@ class ValidationReport(BaseModel):
         return "\n".join(lines)
 
     def markdown(self) -> str:
-        lines = [f"# Validation of `{self.suite}` ({self.model})", "",
-                 f"**{'PASSED' if self.success else 'FAILED'}**: {self._headline()}.", "",
-                 f"Validated at {self.validated_at.isoformat()} with Great Expectations "
-                 f"{self.great_expectations_version}. Full result: `{self.report_path.name}`.", ""]
+        lines = [
+            f"# Validation of `{self.suite}` ({self.model})",
+            "",
+            f"**{'PASSED' if self.success else 'FAILED'}**: {self._headline()}.",
+            "",
+            f"Validated at {self.validated_at.isoformat()} with Great Expectations "
+            f"{self.great_expectations_version}. Full result: `{self.report_path.name}`.",
+            "",
+        ]
         if self.failures:
-            lines += ["| check | column | expectation | rows failing | examples |",
-                      "| --- | --- | --- | --- | --- |"]
-            lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-                      for row in self._rows()]
+            lines += [
+                "| check | column | expectation | rows failing | examples |",
+                "| --- | --- | --- | --- | --- |",
+            ]
+            lines += [
+                "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in self._rows()
+            ]
             lines.append("")
         return "\n".join(lines)
 
@@ -120,7 +134,8 @@ class ValidationReport(BaseModel):
             return
         raise ValidationFailedError(
             f"{self.summary()}\nfix the data, or the schema in models/{self.model}/spec.yaml (data.columns) "
-            f"if the data is right")
+            f"if the data is right"
+        )
 
     def write(self, great_expectations_result: dict[str, Any]) -> None:
         """Write the JSON artifact (this report plus GX's counts-only result) and the Markdown summary."""

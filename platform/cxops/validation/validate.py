@@ -22,17 +22,28 @@ _definitions: dict[str, tuple[tuple[Any, ...], Any]] = {}
 # The suite runs once with counts only, so the GX result (kept in the artifact) never holds a value of
 # any column; examples for columns without personal data come from a second, targeted run.
 _COUNTS_ONLY: dict[str, Any] = {
-    "result_format": "SUMMARY", "partial_unexpected_count": 0, "exclude_unexpected_values": True,
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": 0,
+    "exclude_unexpected_values": True,
     "include_unexpected_rows": False,
 }
 # GX ranks offending values by frequency among the first `partial_unexpected_count` it fetches; fetch
 # enough of them that the five examples are the most frequent distinct values, not the first five rows.
 _WITH_EXAMPLES: dict[str, Any] = {
-    "result_format": "SUMMARY", "partial_unexpected_count": 1000, "include_unexpected_rows": False,
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": 1000,
+    "include_unexpected_rows": False,
 }
 # The only result fields kept for checks on personal data.
-_COUNT_KEYS = ("element_count", "unexpected_count", "unexpected_percent", "missing_count", "missing_percent",
-               "unexpected_percent_total", "unexpected_percent_nonmissing")
+_COUNT_KEYS = (
+    "element_count",
+    "unexpected_count",
+    "unexpected_percent",
+    "missing_count",
+    "missing_percent",
+    "unexpected_percent_total",
+    "unexpected_percent_nonmissing",
+)
 
 
 def personal_columns(spec: ModelSpec) -> set[str]:
@@ -40,8 +51,9 @@ def personal_columns(spec: ModelSpec) -> set[str]:
     return {spec.data.entity_key, *spec.privacy.pseudonymised_fields}
 
 
-def validate(frame: pd.DataFrame, spec: ModelSpec, report_dir: Path, *,
-             require_label: bool = True) -> ValidationReport:
+def validate(
+    frame: pd.DataFrame, spec: ModelSpec, report_dir: Path, *, require_label: bool = True
+) -> ValidationReport:
     """Check `frame` (the output of `coerce`) against `spec.data.expectation_suite`.
 
     Always writes `<suite>.validation.json` (this report plus GX's counts-only result) and
@@ -49,8 +61,9 @@ def validate(frame: pd.DataFrame, spec: ModelSpec, report_dir: Path, *,
     on the returned report to stop a pipeline on bad data.
     """
     if not isinstance(frame, pd.DataFrame):
-        raise InvalidInputError(f"model '{spec.name}': validate() takes a pandas DataFrame, "
-                                f"got {type(frame).__name__}")
+        raise InvalidInputError(
+            f"model '{spec.name}': validate() takes a pandas DataFrame, got {type(frame).__name__}"
+        )
     personal = personal_columns(spec)
     batch_frame = _with_null_fraction(frame, spec, require_label=require_label)
     handle = gx_handle()
@@ -98,7 +111,8 @@ def _definition(handle: GXHandle, spec: ModelSpec, personal: set[str], *, requir
         context.suites.delete(name)
     suite = context.suites.add(build_suite(spec, personal, require_label=require_label))
     definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=name, data=handle.batch_definition, suite=suite))
+        gx.ValidationDefinition(name=name, data=handle.batch_definition, suite=suite)
+    )
     _definitions[name] = (fingerprint, definition)
     return definition
 
@@ -107,9 +121,13 @@ def _with_null_fraction(frame: pd.DataFrame, spec: ModelSpec, *, require_label: 
     """A copy of `frame` (positional index, so row numbers never carry identifiers) with each row's share
     of empty cells over the spec's columns. Nullable columns that are entirely empty are the ones the source
     lacks (`coerce` adds them empty) and do not count."""
-    columns = [c.name for c in spec.data.columns
-               if c.name in frame.columns and (require_label or c.name != spec.data.label)
-               and not (c.nullable and frame[c.name].isna().all())]
+    columns = [
+        c.name
+        for c in spec.data.columns
+        if c.name in frame.columns
+        and (require_label or c.name != spec.data.label)
+        and not (c.nullable and frame[c.name].isna().all())
+    ]
     out = frame.reset_index(drop=True)
     out[NULL_FRACTION_COLUMN] = out[columns].isna().mean(axis=1) if columns else 0.0
     return out
@@ -142,23 +160,32 @@ def _raised(result: dict[str, Any]) -> str | None:
     return None
 
 
-def _examples(batch_definition: Any, batch_frame: pd.DataFrame,
-              result_json: dict[str, Any]) -> dict[tuple[str, str | None], list[Any]]:
+def _examples(
+    batch_definition: Any, batch_frame: pd.DataFrame, result_json: dict[str, Any]
+) -> dict[tuple[str, str | None], list[Any]]:
     """Up to five offending values per failed row-wise check on columns without personal data."""
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     # Empty cells need no examples: the offending value of a "not null" check is always None.
-    wanted = [r for r in result_json["results"]
-              if not r["success"] and not _meta(r).get("cxops_personal", True) and _raised(r) is None
-              and _meta(r).get("cxops_check") != "not_null"
-              and (r.get("result") or {}).get("unexpected_count")]
+    wanted = [
+        r
+        for r in result_json["results"]
+        if not r["success"]
+        and not _meta(r).get("cxops_personal", True)
+        and _raised(r) is None
+        and _meta(r).get("cxops_check") != "not_null"
+        and (r.get("result") or {}).get("unexpected_count")
+    ]
     if not wanted:
         return {}
     # Fresh configurations (no id): GX refuses expectations that belong to the stored suite.
-    configs = [ExpectationConfiguration(type=r["expectation_config"]["type"],
-                                        kwargs=r["expectation_config"]["kwargs"], meta=_meta(r))
-               for r in wanted]
+    configs = [
+        ExpectationConfiguration(
+            type=r["expectation_config"]["type"], kwargs=r["expectation_config"]["kwargs"], meta=_meta(r)
+        )
+        for r in wanted
+    ]
     probe = gx.ExpectationSuite(name="cxops_examples", expectations=[c.to_domain_obj() for c in configs])
     batch = batch_definition.get_batch(batch_parameters={"dataframe": batch_frame})
     found = batch.validate(probe, result_format=_WITH_EXAMPLES).to_json_dict()
@@ -184,8 +211,9 @@ def _observed(value: Any) -> str | None:
     return str(value)
 
 
-def _failures(results: list[dict[str, Any]], *, rows: int,
-              examples: dict[tuple[str, str | None], list[Any]]) -> list[ExpectationFailure]:
+def _failures(
+    results: list[dict[str, Any]], *, rows: int, examples: dict[tuple[str, str | None], list[Any]]
+) -> list[ExpectationFailure]:
     failures: list[ExpectationFailure] = []
     for r in results:
         if r["success"]:
@@ -194,17 +222,19 @@ def _failures(results: list[dict[str, Any]], *, rows: int,
         personal = bool(meta.get("cxops_personal", True))
         count = res.get("unexpected_count")
         error = _raised(r)
-        failures.append(ExpectationFailure(
-            expectation=r["expectation_config"]["type"],
-            check=CHECKS.get(meta.get("cxops_check", ""), r["expectation_config"]["type"]),
-            column=meta.get("cxops_column"),
-            unexpected_count=count,
-            unexpected_percent=100.0 * count / rows if count is not None and rows else None,
-            observed=None if personal else _observed(res.get("observed_value")),
-            examples=[] if personal else examples.get(_key(r), []),
-            personal=personal,
-            error=(WITHHELD if personal else error) if error else None,
-        ))
+        failures.append(
+            ExpectationFailure(
+                expectation=r["expectation_config"]["type"],
+                check=CHECKS.get(meta.get("cxops_check", ""), r["expectation_config"]["type"]),
+                column=meta.get("cxops_column"),
+                unexpected_count=count,
+                unexpected_percent=100.0 * count / rows if count is not None and rows else None,
+                observed=None if personal else _observed(res.get("observed_value")),
+                examples=[] if personal else examples.get(_key(r), []),
+                personal=personal,
+                error=(WITHHELD if personal else error) if error else None,
+            )
+        )
     return _collapse_missing_columns(failures)
 
 

@@ -9,18 +9,23 @@ from cxops.features import redis_connection_string, repo_config
 from cxops.features._types import typed
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("redis://127.0.0.1:6379/0", "127.0.0.1:6379,db=0"),
-    ("redis://cache", "cache:6379,db=0"),
-    ("redis://:s3cr%40t@cache.internal:6380/2", "cache.internal:6380,db=2,password=s3cr@t"),
-    ("rediss://feast:pw@cache:6379/1", "cache:6379,db=1,username=feast,password=pw,ssl=true"),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("redis://127.0.0.1:6379/0", "127.0.0.1:6379,db=0"),
+        ("redis://cache", "cache:6379,db=0"),
+        ("redis://:s3cr%40t@cache.internal:6380/2", "cache.internal:6380,db=2,password=s3cr@t"),
+        ("rediss://feast:pw@cache:6379/1", "cache:6379,db=1,username=feast,password=pw,ssl=true"),
+    ],
+)
 def test_redis_url_becomes_a_feast_connection_string(url, expected) -> None:
     assert redis_connection_string(url) == expected
 
 
-@pytest.mark.parametrize("url", ["http://cache:6379/0", "redis://cache:6379/zero", "redis://[::1]:6379/0",
-                                 "redis://:a,b@cache:6379/0"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://cache:6379/0", "redis://cache:6379/zero", "redis://[::1]:6379/0", "redis://:a,b@cache:6379/0"],
+)
 def test_unusable_redis_urls_are_refused_without_echoing_secrets(url) -> None:
     with pytest.raises(InvalidInputError) as caught:
         redis_connection_string(url)

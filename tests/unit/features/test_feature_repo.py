@@ -88,8 +88,9 @@ def test_for_spec_reports_missing_extra_and_mistyped_inputs(spec, definitions) -
     fewer = _spec_with_inputs(spec, [c for c in inputs if c.name != "charge_trend"])
     with pytest.raises(FeatureDefinitionError, match="not inputs: \\['charge_trend'\\]"):
         for_spec(fewer, definitions)
-    retyped = _spec_with_inputs(spec, [Column(name="tenure", type="number") if c.name == "tenure" else c
-                                       for c in inputs])
+    retyped = _spec_with_inputs(
+        spec, [Column(name="tenure", type="number") if c.name == "tenure" else c for c in inputs]
+    )
     with pytest.raises(FeatureDefinitionError, match="tenure is Int64, expected Float64"):
         for_spec(retyped, definitions)
     renamed = spec.model_copy(update={"features": spec.features.model_copy(update={"join_key": "cid"})})

@@ -51,8 +51,9 @@ def test_weak_or_non_bytes_keys_are_refused(key) -> None:
 def test_settings_key_is_usable_and_stable(settings) -> None:
     key = settings.pseudonym_key_bytes()
     assert pseudonymise("7590-VHVEG", key) == pseudonymise("7590-VHVEG", settings.pseudonym_key_bytes())
-    assert pseudonymise("7590-VHVEG", key) != pseudonymise("7590-VHVEG", Settings(
-        home=settings.home / "other").pseudonym_key_bytes())
+    assert pseudonymise("7590-VHVEG", key) != pseudonymise(
+        "7590-VHVEG", Settings(home=settings.home / "other").pseudonym_key_bytes()
+    )
 
 
 def test_series_matches_scalar_and_keeps_index_and_name() -> None:

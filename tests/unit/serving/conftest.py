@@ -34,8 +34,11 @@ def features(spec: ModelSpec) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def classifier(spec: ModelSpec, features: pd.DataFrame) -> TabularClassifier:
-    matrix = xgb.DMatrix(encode_inputs(features, spec.features.inputs),
-                         (features["Churn"] == "Yes").astype(int), enable_categorical=True)
+    matrix = xgb.DMatrix(
+        encode_inputs(features, spec.features.inputs),
+        (features["Churn"] == "Yes").astype(int),
+        enable_categorical=True,
+    )
     booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "nthread": 1, "seed": 1}, matrix, 25)
     return TabularClassifier.from_spec(spec, booster, threshold=0.3, registry_version="7")
 
@@ -65,5 +68,7 @@ def rows(spec: ModelSpec, features: pd.DataFrame) -> list[dict]:
     for col in spec.features.inputs:
         if col.type == "integer":
             frame[col.name] = frame[col.name].astype("Int64")
-    return [{k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in r.items()}
-            for r in frame.to_dict("records")]
+    return [
+        {k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in frame.to_dict("records")
+    ]

@@ -25,8 +25,9 @@ def test_predict_feature_rows(client, classifier, rows) -> None:
     response = client.post("/v1/models/churn:predict", json={"instances": rows})
     assert response.status_code == 200
     predictions = response.json()["predictions"]
-    np.testing.assert_allclose([p["probability"] for p in predictions],
-                               classifier.predict_proba(pd.DataFrame(rows)), rtol=1e-6)
+    np.testing.assert_allclose(
+        [p["probability"] for p in predictions], classifier.predict_proba(pd.DataFrame(rows)), rtol=1e-6
+    )
     assert set(predictions[0]) == {"probability", "label", "threshold", "model_name", "model_version"}
 
 
@@ -49,8 +50,10 @@ def test_invalid_rows_are_422_with_details(client, rows) -> None:
     assert response.status_code == 422
     body = response.json()
     assert "2 problem(s)" in body["error"] and "Satellite" in body["error"]
-    assert [(d["row"], d["field"]) for d in body["details"]] == [(0, "InternetService"),
-                                                                 (4, "MonthlyCharges")]
+    assert [(d["row"], d["field"]) for d in body["details"]] == [
+        (0, "InternetService"),
+        (4, "MonthlyCharges"),
+    ]
 
 
 def test_malformed_bodies(client, rows) -> None:
@@ -62,8 +65,9 @@ def test_malformed_bodies(client, rows) -> None:
         (b'{"instances": []}', 422, "holds no rows"),
     ]
     for body, status, message in cases:
-        response = client.post("/v1/models/churn:predict", content=body,
-                               headers={"content-type": "application/json"})
+        response = client.post(
+            "/v1/models/churn:predict", content=body, headers={"content-type": "application/json"}
+        )
         assert (response.status_code, message in response.json()["error"]) == (status, True), body
     mixed = {"instances": [rows[0], {"customer_id": "x"}]}
     response = client.post("/v1/models/churn:predict", json=mixed)

@@ -16,8 +16,14 @@ def tensors(spec, rows: list[dict], **datatypes: str) -> list[dict]:
     out = []
     for col in spec.features.inputs:
         default = {"category": "BYTES", "integer": "INT64", "number": "FP64"}[col.type]
-        out.append({"name": col.name, "shape": [len(rows)], "datatype": datatypes.get(col.name, default),
-                    "data": [r[col.name] for r in rows]})
+        out.append(
+            {
+                "name": col.name,
+                "shape": [len(rows)],
+                "datatype": datatypes.get(col.name, default),
+                "data": [r[col.name] for r in rows],
+            }
+        )
     return out
 
 
@@ -37,8 +43,10 @@ def test_server_and_model_metadata(client, spec) -> None:
     assert list(inputs) == spec.features.names
     assert inputs["Contract"] == {"name": "Contract", "datatype": "BYTES", "shape": [-1]}
     assert inputs["tenure"]["datatype"] == "INT64" and inputs["MonthlyCharges"]["datatype"] == "FP64"
-    assert meta["outputs"] == [{"name": "probability", "datatype": "FP64", "shape": [-1]},
-                               {"name": "label", "datatype": "BYTES", "shape": [-1]}]
+    assert meta["outputs"] == [
+        {"name": "probability", "datatype": "FP64", "shape": [-1]},
+        {"name": "label", "datatype": "BYTES", "shape": [-1]},
+    ]
     assert client.get("/v2/models/churn/versions/7").status_code == 200
     assert "has no version '6'" in _error(client.get("/v2/models/churn/versions/6"), 404)
     assert "not served here" in _error(client.get("/v2/models/sentiment"), 404)
@@ -54,8 +62,12 @@ def test_infer_json_tensors(client, spec, classifier, rows) -> None:
     assert probability["name"] == "probability" and probability["datatype"] == "FP64"
     assert probability["shape"] == [5]
     np.testing.assert_allclose(probability["data"], expected, rtol=1e-6)
-    assert label == {"name": "label", "datatype": "BYTES", "shape": [5],
-                     "data": list(classifier.labels(expected))}
+    assert label == {
+        "name": "label",
+        "datatype": "BYTES",
+        "shape": [5],
+        "data": list(classifier.labels(expected)),
+    }
 
 
 def test_infer_binary_tensors_from_the_kserve_client(client, spec, classifier, rows) -> None:
@@ -73,12 +85,19 @@ def test_infer_binary_tensors_from_the_kserve_client(client, spec, classifier, r
             tensor = InferInput(col.name, [len(rows)], "FP64")
             tensor.set_data_from_numpy(np.array(values, dtype=np.float64))
         inputs.append(tensor)
-    request = InferRequest("churn", inputs, request_id="bin-1",
-                           request_outputs=[RequestedOutput("probability")])
+    request = InferRequest(
+        "churn", inputs, request_id="bin-1", request_outputs=[RequestedOutput("probability")]
+    )
     body, json_length = request.to_rest()
     assert json_length is not None
-    response = client.post(INFER, content=body, headers={"inference-header-content-length": str(json_length),
-                                                         "content-type": "application/octet-stream"})
+    response = client.post(
+        INFER,
+        content=body,
+        headers={
+            "inference-header-content-length": str(json_length),
+            "content-type": "application/octet-stream",
+        },
+    )
     assert response.status_code == 200, response.text
     outputs = response.json()["outputs"]
     assert [o["name"] for o in outputs] == ["probability"]
@@ -103,24 +122,43 @@ def test_infer_by_customer_id(client, features) -> None:
     assert "'9999-UNKNOWN'" in _error(client.post(INFER, json={"inputs": [unknown]}), 404)
 
 
-@pytest.mark.parametrize(("mutate", "status", "message"), [
-    (lambda t: t.pop(3), 422, "missing inputs ['tenure']"),
-    (lambda t: t.append({"name": "gender", "shape": [5], "datatype": "BYTES", "data": ["F"] * 5}), 422,
-     "unknown inputs ['gender']"),
-    (lambda t: t.append(dict(t[0])), 422, "inputs ['SeniorCitizen'] are given more than once"),
-    (lambda t: t[4].update(datatype="FP64"), 422,
-     "input 'Contract' (category) must have datatype BYTES; got FP64"),
-    (lambda t: t[18].update(datatype="BYTES"), 422,
-     "input 'MonthlyCharges' (number) must have datatype INT64"),
-    (lambda t: t[18].update(datatype="STRING"), 422, "must have datatype INT64 or FP64"),
-    (lambda t: t[3].update(shape=[5, 2]), 422, "input 'tenure' must have shape [N] or [N, 1]"),
-    (lambda t: t[3].update(shape=[4]), 422, "input 'tenure' has 4 rows but 'SeniorCitizen' has 5"),
-    (lambda t: [x.update(shape=[6]) for x in t], 422, "shape [6] holds 6 elements but 5 were sent"),
-    (lambda t: t[4]["data"].__setitem__(2, "Weekly"), 422,
-     "row 2 field 'Contract': unknown category 'Weekly'"),
-    (lambda t: t[18]["data"].__setitem__(0, "cheap"), 422, "row 0 field 'MonthlyCharges': expected a number"),
-    (lambda t: t[0].pop("data"), 422, "input 'SeniorCitizen' has no 'data'"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "status", "message"),
+    [
+        (lambda t: t.pop(3), 422, "missing inputs ['tenure']"),
+        (
+            lambda t: t.append({"name": "gender", "shape": [5], "datatype": "BYTES", "data": ["F"] * 5}),
+            422,
+            "unknown inputs ['gender']",
+        ),
+        (lambda t: t.append(dict(t[0])), 422, "inputs ['SeniorCitizen'] are given more than once"),
+        (
+            lambda t: t[4].update(datatype="FP64"),
+            422,
+            "input 'Contract' (category) must have datatype BYTES; got FP64",
+        ),
+        (
+            lambda t: t[18].update(datatype="BYTES"),
+            422,
+            "input 'MonthlyCharges' (number) must have datatype INT64",
+        ),
+        (lambda t: t[18].update(datatype="STRING"), 422, "must have datatype INT64 or FP64"),
+        (lambda t: t[3].update(shape=[5, 2]), 422, "input 'tenure' must have shape [N] or [N, 1]"),
+        (lambda t: t[3].update(shape=[4]), 422, "input 'tenure' has 4 rows but 'SeniorCitizen' has 5"),
+        (lambda t: [x.update(shape=[6]) for x in t], 422, "shape [6] holds 6 elements but 5 were sent"),
+        (
+            lambda t: t[4]["data"].__setitem__(2, "Weekly"),
+            422,
+            "row 2 field 'Contract': unknown category 'Weekly'",
+        ),
+        (
+            lambda t: t[18]["data"].__setitem__(0, "cheap"),
+            422,
+            "row 0 field 'MonthlyCharges': expected a number",
+        ),
+        (lambda t: t[0].pop("data"), 422, "input 'SeniorCitizen' has no 'data'"),
+    ],
+)
 def test_bad_tensors_are_4xx_naming_the_problem(client, spec, rows, mutate, status, message) -> None:
     inputs = tensors(spec, rows)
     mutate(inputs)
@@ -152,5 +190,6 @@ def test_customer_id_tensor_must_be_alone_and_bytes(client, spec, rows) -> None:
     ids = {"name": "customer_id", "shape": [1], "datatype": "BYTES", "data": ["a"]}
     response = client.post(INFER, json={"inputs": [ids, *tensors(spec, rows)]})
     assert "must be the only input" in _error(response, 422)
-    assert "datatype BYTES" in _error(client.post(INFER, json={"inputs": [{**ids, "datatype": "INT64",
-                                                                           "data": [1]}]}), 422)
+    assert "datatype BYTES" in _error(
+        client.post(INFER, json={"inputs": [{**ids, "datatype": "INT64", "data": [1]}]}), 422
+    )

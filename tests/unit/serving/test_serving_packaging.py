@@ -46,8 +46,13 @@ def test_requirements_are_the_roots_and_their_dependencies_pinned(tmp_path) -> N
     lock = tmp_path / "main.lock"
     lock.write_text(LOCK)
     assert serving_requirements(lock, ["feast[redis]", "bentoml"]) == [
-        "feast[redis]==0.47.0", "numpy==1.26.4", "pandas==2.3.3", "pytz==2026.6", "redis==4.6.0",
-        "simple-di==0.1.5"]
+        "feast[redis]==0.47.0",
+        "numpy==1.26.4",
+        "pandas==2.3.3",
+        "pytz==2026.6",
+        "redis==4.6.0",
+        "simple-di==0.1.5",
+    ]
     with pytest.raises(NotFoundError, match="'torch' is not pinned"):
         serving_requirements(lock, ["torch"])
 
@@ -67,8 +72,11 @@ def test_served_model_directory_round_trip(tmp_path, spec, classifier, rows, fea
     assert read_served_spec(served) == spec
     loaded = read_served_model(served)
     assert loaded.registry_version == "12"
-    np.testing.assert_allclose(loaded.classifier.predict_proba(features.head(20)),
-                               classifier.predict_proba(features.head(20)), rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.classifier.predict_proba(features.head(20)),
+        classifier.predict_proba(features.head(20)),
+        rtol=1e-6,
+    )
     settings = Settings(home=tmp_path / "home")
     predictor = load_predictor(served, settings)
     assert predictor.model_version == "12" and predictor.predict_rows(rows)[0].model_version == "12"

@@ -32,8 +32,9 @@ def test_missing_feature_names_row_field_and_allowed_range(predictor, rows) -> N
     with pytest.raises(InputValidationError) as exc:
         predictor.predict_rows(rows)
     assert exc.value.status_code == 422
-    assert exc.value.problems == [{"row": 2, "field": "tenure",
-                                   "message": "missing; expected an integer >= 0 and <= 120"}]
+    assert exc.value.problems == [
+        {"row": 2, "field": "tenure", "message": "missing; expected an integer >= 0 and <= 120"}
+    ]
     assert "row 2 field 'tenure': missing" in str(exc.value)
 
 
@@ -45,16 +46,19 @@ def test_unknown_category_lists_the_allowed_values(predictor, rows) -> None:
     assert "'Weekly'" in message and "['Month-to-month', 'One year', 'Two year']" in message
 
 
-@pytest.mark.parametrize(("field", "value", "expected"), [
-    ("MonthlyCharges", "70.5", "got str '70.5'"),
-    ("MonthlyCharges", True, "got bool True"),
-    ("Contract", 1, "expected text"),
-    ("tenure", 3.5, "fraction 3.5"),
-    ("tenure", 121, "out of range; expected an integer >= 0 and <= 120"),
-    ("charge_trend", -501.0, "out of range; expected a number >= -500 and <= 500"),
-    ("MonthlyCharges", float("inf"), "finite"),
-    ("TotalCharges", None, "is null but 'TotalCharges' is required"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("MonthlyCharges", "70.5", "got str '70.5'"),
+        ("MonthlyCharges", True, "got bool True"),
+        ("Contract", 1, "expected text"),
+        ("tenure", 3.5, "fraction 3.5"),
+        ("tenure", 121, "out of range; expected an integer >= 0 and <= 120"),
+        ("charge_trend", -501.0, "out of range; expected a number >= -500 and <= 500"),
+        ("MonthlyCharges", float("inf"), "finite"),
+        ("TotalCharges", None, "is null but 'TotalCharges' is required"),
+    ],
+)
 def test_bad_values_are_rejected_with_the_reason(predictor, rows, field, value, expected) -> None:
     rows[1][field] = value
     with pytest.raises(InputValidationError) as exc:
@@ -144,8 +148,9 @@ def test_online_frames_with_the_join_key_column_are_accepted(spec, classifier, f
 
 
 def test_classifier_and_spec_must_agree_on_inputs(spec, classifier) -> None:
-    other = spec.model_copy(update={"features": spec.features.model_copy(
-        update={"inputs": spec.features.inputs[:-1]})})
+    other = spec.model_copy(
+        update={"features": spec.features.model_copy(update={"inputs": spec.features.inputs[:-1]})}
+    )
     with pytest.raises(ConflictError, match="charge_trend"):
         ModelPredictor(other, classifier)
 
@@ -171,9 +176,17 @@ def test_from_registry_serves_the_registered_version(tmp_path, spec, classifier,
     with Registry.from_settings(settings) as registry:
         for version in (1, 2):
             path = classifier.save(tmp_path / f"v{version}")
-            registry.register_version("churn", metrics={}, artifacts={"model": path}, params={},
-                                      lineage={}, owner="o@example.com", team="t", created_by="test",
-                                      dataset_version=None)
+            registry.register_version(
+                "churn",
+                metrics={},
+                artifacts={"model": path},
+                params={},
+                lineage={},
+                owner="o@example.com",
+                team="t",
+                created_by="test",
+                dataset_version=None,
+            )
             assert registry.get_version("churn").version == version
     latest = ModelPredictor.from_registry("churn", settings)
     first = ModelPredictor.from_registry("churn", settings, version=1)

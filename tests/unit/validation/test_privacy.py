@@ -18,16 +18,24 @@ _CUSTOMER_ID = re.compile(r"\d{4}-[A-Z]{5}")
 def everything_written(report: ValidationReport) -> str:
     with pytest.raises(ValidationFailedError) as caught:
         report.raise_if_failed()
-    return "\n".join([report.report_path.read_text(), report.summary_path.read_text(), report.summary(),
-                      str(caught.value), report.model_dump_json()])
+    return "\n".join(
+        [
+            report.report_path.read_text(),
+            report.summary_path.read_text(),
+            report.summary(),
+            str(caught.value),
+            report.model_dump_json(),
+        ]
+    )
 
 
 def test_entity_key_is_personal(spec: ModelSpec) -> None:
     assert personal_columns(spec) == {"customerID"}
 
 
-def test_duplicated_and_missing_ids_are_never_echoed(good_frame: pd.DataFrame, spec: ModelSpec,
-                                                     report_dir: Path) -> None:
+def test_duplicated_and_missing_ids_are_never_echoed(
+    good_frame: pd.DataFrame, spec: ModelSpec, report_dir: Path
+) -> None:
     duplicated = good_frame.loc[10, "customerID"]
     good_frame.loc[:2, "customerID"] = duplicated
     good_frame.loc[20:21, "customerID"] = None
@@ -46,8 +54,9 @@ def test_duplicated_and_missing_ids_are_never_echoed(good_frame: pd.DataFrame, s
     assert "withheld (personal data)" in report.summary()
 
 
-def test_pseudonymised_fields_of_the_spec_are_withheld(good_frame: pd.DataFrame, spec: ModelSpec,
-                                                       report_dir: Path) -> None:
+def test_pseudonymised_fields_of_the_spec_are_withheld(
+    good_frame: pd.DataFrame, spec: ModelSpec, report_dir: Path
+) -> None:
     privacy = spec.privacy.model_copy(update={"pseudonymised_fields": ["customerID", "PaymentMethod"]})
     stricter = spec.model_copy(update={"privacy": privacy})
     good_frame.loc[:2, "PaymentMethod"] = "IBAN DE89370400440532013000"

@@ -13,8 +13,9 @@ from cxops.specs import ModelSpec
 from cxops.validation import validate
 
 
-def test_failed_validation_still_writes_its_artifacts(good_frame: pd.DataFrame, spec: ModelSpec,
-                                                      report_dir: Path) -> None:
+def test_failed_validation_still_writes_its_artifacts(
+    good_frame: pd.DataFrame, spec: ModelSpec, report_dir: Path
+) -> None:
     good_frame.loc[:3, "Contract"] = "Forever"
 
     report = validate(good_frame, spec, report_dir)
@@ -34,16 +35,18 @@ def test_failed_validation_still_writes_its_artifacts(good_frame: pd.DataFrame, 
     assert not list(report_dir.glob(".*.partial"))
 
 
-def test_summary_names_the_failed_checks_and_rows(good_frame: pd.DataFrame, spec: ModelSpec,
-                                                  report_dir: Path) -> None:
+def test_summary_names_the_failed_checks_and_rows(
+    good_frame: pd.DataFrame, spec: ModelSpec, report_dir: Path
+) -> None:
     good_frame.loc[:3, "Contract"] = "Forever"
     good_frame.loc[:9, "MonthlyCharges"] = 1e6
 
     summary = validate(good_frame, spec, report_dir).summary()
 
     lines = summary.splitlines()
-    assert lines[0] == ("dataset for model 'churn' fails expectation suite 'churn_raw': "
-                        "2 of " + lines[0].split(" of ")[1])
+    assert lines[0] == (
+        "dataset for model 'churn' fails expectation suite 'churn_raw': 2 of " + lines[0].split(" of ")[1]
+    )
     assert "on 1,000 rows" in lines[0]
     row = next(line for line in lines if "Contract" in line)
     assert "allowed values" in row and "4 (0.40%)" in row and "'Forever'" in row

@@ -49,8 +49,9 @@ def test_real_dataset_passes(spec: ModelSpec, settings: Settings, report_dir: Pa
     assert frame["support_contacts_90d"].isna().all()
 
 
-def test_bad_category_is_counted_with_examples(good_frame: pd.DataFrame, spec: ModelSpec,
-                                               report_dir: Path) -> None:
+def test_bad_category_is_counted_with_examples(
+    good_frame: pd.DataFrame, spec: ModelSpec, report_dir: Path
+) -> None:
     good_frame.loc[:6, "PaymentMethod"] = "Bitcoin"
     good_frame.loc[7, "PaymentMethod"] = "Cash"
 
@@ -85,7 +86,8 @@ def test_duplicate_ids_are_counted(good_frame: pd.DataFrame, spec: ModelSpec, re
 
 
 def test_nulls_in_required_columns_fail_and_nullable_columns_allow_them(
-        good_frame: pd.DataFrame, spec: ModelSpec, report_dir: Path) -> None:
+    good_frame: pd.DataFrame, spec: ModelSpec, report_dir: Path
+) -> None:
     good_frame.loc[:5, "Contract"] = None
     good_frame.loc[10:14, "TotalCharges"] = np.nan  # nullable: allowed
     good_frame.loc[20:22, "support_contacts_90d"] = np.nan  # nullable: allowed
@@ -174,6 +176,9 @@ def test_several_failures_each_counted(good_frame: pd.DataFrame, spec: ModelSpec
     report = validate(good_frame, spec, report_dir)
 
     counts = {(f.check, f.column): f.unexpected_count for f in report.failures}
-    assert counts == {("allowed values", "gender"): 2, ("value range", "tenure"): 3,
-                      ("not null", "PaperlessBilling"): 1}
+    assert counts == {
+        ("allowed values", "gender"): 2,
+        ("value range", "tenure"): 3,
+        ("not null", "PaperlessBilling"): 1,
+    }
     assert report.unsuccessful_expectations == 3
