@@ -33,18 +33,19 @@ services: ## start local PostgreSQL and Redis if they are down (tests need them)
 demo: $(STAMP) ## run the whole churn lifecycle locally, from data to a served model
 	@$(BIN)/cxops demo
 
-test: $(STAMP) services ## run the test suite (what CI runs)
-	@$(BIN)/ruff check .
+test: $(STAMP) services lint ## run the test suite (what CI runs): lint, unit and integration tests
 	@$(BIN)/pytest -q
 
 test-fast: $(STAMP) ## unit tests only
 	@$(BIN)/pytest -q -m "not integration and not slow"
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff lint and format check
 	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check --quiet .
 
-format: $(STAMP) ## ruff format + fix imports
-	@$(BIN)/ruff check --fix --select I .
+format: $(STAMP) ## ruff format + sort imports
+	@$(BIN)/ruff check --fix --select I --quiet .
+	@$(BIN)/ruff format --quiet .
 
 pipeline-compile: $(STAMP) ## regenerate the committed KFP IR YAML (pipelines/compiled/)
 	@$(BIN)/cxops pipeline compile
