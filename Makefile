@@ -9,7 +9,7 @@ LOCK := requirements/main.lock
 STAMP := $(VENV)/.installed-$(shell sha256sum $(LOCK) pyproject.toml | sha256sum | cut -c1-12)
 UV_VERSION := 0.13.8
 
-.PHONY: help install lock demo test test-fast lint format pipeline-compile services clean
+.PHONY: help install lock demo test test-fast lint format pipeline-compile churn-cv services clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ format: $(STAMP) ## ruff format + sort imports
 
 pipeline-compile: $(STAMP) ## regenerate the committed KFP IR YAML (pipelines/compiled/)
 	@$(BIN)/cxops pipeline compile
+
+churn-cv: $(STAMP) ## 5-fold cross-validation of churn on the real Telco file (benchmarks/results/)
+	@$(BIN)/python benchmarks/churn_cv.py
 
 clean: ## remove local state (.cxops) and caches; keeps .venv
 	rm -rf .cxops .pytest_cache .ruff_cache local_outputs
