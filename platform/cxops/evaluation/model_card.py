@@ -91,7 +91,7 @@ def limitations(
     ece = report.metrics.get("expected_calibration_error", float("nan"))
     if math.isfinite(ece) and ece > _ECE_NOTICE:
         why = ""
-        if training and "scale_pos_weight" in (training.get("params") or {}):
+        if float((training or {}).get("params", {}).get("scale_pos_weight", 1.0)) != 1.0:
             why = " Training up-weights the positive class (scale_pos_weight), which inflates scores."
         notes.append(
             f"Scores are not calibrated probabilities (expected calibration error {ece:.3f}); use them "

@@ -124,7 +124,8 @@ def _check_frame(frame: pd.DataFrame, spec: ModelSpec) -> None:
 def _config(spec: ModelSpec, y_train: np.ndarray) -> dict[str, Any]:
     params: dict[str, Any] = dict(spec.trainer.params)
     positives = int(y_train.sum())
-    # Churners are the minority: weight them so the trees do not settle for predicting "stays".
+    # Default for specs that do not choose: weight the minority class so the trees do not settle for
+    # predicting the majority (the churn spec sets 1.0 and handles imbalance with its threshold).
     params.setdefault("scale_pos_weight", (len(y_train) - positives) / max(positives, 1))
     params.setdefault("seed", spec.trainer.seed % (2**31))
     return {
