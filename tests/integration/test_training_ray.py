@@ -8,8 +8,7 @@ from cxops.config import Settings
 from cxops.data.generators import telco_subscribers
 from cxops.data.loaders import coerce
 from cxops.modeling import TabularClassifier
-from cxops.specs import load_model_code, load_spec
-from cxops.specs._model import ScalingSpec
+from cxops.specs import ScalingSpec, load_model_code, load_spec
 from cxops.training import ensure_ray, labels_to_binary, shutdown_ray, train
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -12,9 +12,9 @@ from pydantic import ValidationError
 
 from cxops.config import Settings, get_settings
 from cxops.errors import InvalidInputError, NotFoundError
-from cxops.specs._model import Column, ModelSpec
+from cxops.specs._model import Column, ModelSpec, ScalingSpec
 
-__all__ = ["Column", "ModelSpec", "list_specs", "load_model_code", "load_spec", "model_dir"]
+__all__ = ["Column", "ModelSpec", "ScalingSpec", "list_specs", "load_model_code", "load_spec", "model_dir"]
 
 
 def model_dir(name: str, settings: Settings | None = None) -> Path:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from cxops.config import Settings
 from cxops.errors import CXOpsError
-from cxops.specs._model import ScalingSpec
+from cxops.specs import ScalingSpec
 
 if TYPE_CHECKING:
     from ray.train import ScalingConfig

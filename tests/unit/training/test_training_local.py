@@ -11,8 +11,7 @@ from cxops.data.generators import telco_subscribers
 from cxops.data.loaders import coerce
 from cxops.errors import InvalidInputError
 from cxops.modeling import TabularClassifier
-from cxops.specs import load_model_code, load_spec
-from cxops.specs._model import ScalingSpec
+from cxops.specs import ScalingSpec, load_model_code, load_spec
 from cxops.training import labels_to_binary, resolve_scaling, split_train_validation, train
 
 
@@ -43,9 +42,8 @@ def test_local_training_learns_and_reports_what_it_did(trained, spec, frame):
     # The booster was cut back to its best iteration by early stopping.
     assert result.booster.num_boosted_rounds() == result.best_iteration + 1
     assert result.rows["train"] + result.rows["validation"] == 700
-    assert result.params["scale_pos_weight"] == pytest.approx(
-        (result.rows["train"] - result.rows["train_positive"]) / result.rows["train_positive"]
-    )
+    # The spec's own choice wins over the default class weighting.
+    assert result.params["scale_pos_weight"] == spec.trainer.params["scale_pos_weight"] == 1.0
     held_out = frame.iloc[700:]
     y = labels_to_binary(held_out[spec.data.label], spec)
     auc = roc_auc_score(y, result.classifier.predict_proba(held_out))
@@ -110,3 +108,13 @@ def test_cpu_workers_are_trimmed_to_the_cpus_there_are():
     assert scaling.num_workers == 2
     big = resolve_scaling(ScalingSpec(num_workers=1, cpus_per_worker=8), gpus_available=0, cpus_available=2)
     assert big.num_workers == 1 and big.resources_per_worker == {"CPU": 2.0}
+
+
+def test_without_a_choice_in_the_spec_the_minority_class_is_weighted(spec):
+    from cxops.training.trainer import _config
+
+    params = {k: v for k, v in spec.trainer.params.items() if k != "scale_pos_weight"}
+    unweighted = spec.model_copy(update={"trainer": spec.trainer.model_copy(update={"params": params})})
+    y = np.array([1] * 25 + [0] * 75)
+    assert _config(unweighted, y)["params"]["scale_pos_weight"] == pytest.approx(3.0)
+    assert _config(spec, y)["params"]["scale_pos_weight"] == 1.0
