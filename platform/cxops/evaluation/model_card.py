@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cxops.evaluation.bias import GROUP_METRICS
 from cxops.evaluation.report import EvaluationReport, _json_safe
 from cxops.specs import ModelSpec
 
@@ -169,18 +170,8 @@ def write_model_card(
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "report": data,
         "metric_rows": _metric_rows(data["metrics"]),
-        "segment_columns": [
-            "rows",
-            "positive_rate",
-            "predicted_positive_rate",
-            "roc_auc",
-            "pr_auc",
-            "precision",
-            "recall",
-            "f1",
-            "false_positive_rate",
-            "brier_score",
-        ],
+        # The card's segment tables leave out the two columns that say least per group.
+        "segment_columns": [m for m in GROUP_METRICS if m not in ("accuracy", "expected_calibration_error")],
         "training": training_dict,
         "lineage": lineage_dict,
         "limitations": limitations(report, spec, training_dict),
