@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 LOCK := requirements/main.lock
 STAMP := $(VENV)/.installed-$(shell sha256sum $(LOCK) pyproject.toml | sha256sum | cut -c1-12)
 UV_VERSION := 0.13.8
+# The CPU build of torch lies in a local wheel directory on these machines (PyPI's default build is CUDA).
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
 .PHONY: help install lock demo test test-fast lint format pipeline-compile churn-cv services clean
 
@@ -18,14 +20,14 @@ $(STAMP): $(LOCK) pyproject.toml
 	@echo "==> installing the pinned environment into $(VENV) (first run only)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	@$(BIN)/uv pip install --quiet --python $(BIN)/python -r $(LOCK)
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python $(FIND_LINKS) -r $(LOCK)
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP) ## create .venv from the lock file (automatic for every other target)
 
 lock: ## re-resolve requirements/main.in into requirements/main.lock
-	@$(BIN)/uv pip compile --quiet --python-version 3.11 requirements/main.in -o $(LOCK)
+	@$(BIN)/uv pip compile --quiet --python-version 3.11 $(FIND_LINKS) requirements/main.in -o $(LOCK)
 
 services: ## start local PostgreSQL and Redis if they are down (tests need them)
 	@scripts/services.sh

