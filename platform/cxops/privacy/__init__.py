@@ -7,5 +7,29 @@ from cxops.privacy.pseudonymise import (
     pseudonymise_frame,
     pseudonymise_series,
 )
+from cxops.privacy.text_pii import (
+    PLACEHOLDERS,
+    PiiKind,
+    PiiLogFilter,
+    PiiMatch,
+    count_pii,
+    find_pii,
+    mask_pii,
+    mask_series,
+)
 
-__all__ = ["MIN_KEY_BYTES", "PREFIX", "pseudonymise", "pseudonymise_frame", "pseudonymise_series"]
+__all__ = [
+    "MIN_KEY_BYTES",
+    "PREFIX",
+    "pseudonymise",
+    "pseudonymise_frame",
+    "pseudonymise_series",
+    "PLACEHOLDERS",
+    "PiiKind",
+    "PiiLogFilter",
+    "PiiMatch",
+    "count_pii",
+    "find_pii",
+    "mask_pii",
+    "mask_series",
+]
