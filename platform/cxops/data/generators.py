@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from cxops.data.messages import support_messages
 from cxops.errors import NotFoundError
 
 __all__ = ["GENERATORS", "generate", "telco_subscribers"]
@@ -154,7 +155,10 @@ def telco_subscribers(n: int = 5000, seed: int = 7, as_of: datetime | None = Non
     return pd.DataFrame(frame)[columns]
 
 
-GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {"telco_subscribers": telco_subscribers}
+GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
+    "telco_subscribers": telco_subscribers,
+    "support_messages": support_messages,
+}
 
 
 def generate(name: str, n: int, seed: int = 7) -> pd.DataFrame:
