@@ -8,13 +8,13 @@ repeated support contacts.
 
 from __future__ import annotations
 
-import string
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
+from cxops.data._ids import customer_ids
 from cxops.data.messages import support_messages
 from cxops.errors import NotFoundError
 
@@ -38,17 +38,6 @@ _ADDON_PRICE = {
 }
 
 
-def _customer_ids(rng: np.random.Generator, n: int) -> list[str]:
-    """Unique ids in the IBM style ("7590-VHVEG"), in draw order so a seed always gives the same ids."""
-    letters = np.array(list(string.ascii_uppercase))
-    ids: dict[str, None] = {}
-    while len(ids) < n:
-        digits = rng.integers(0, 10_000, size=n)
-        suffix = rng.choice(letters, size=(n, 5))
-        ids.update(dict.fromkeys(f"{d:04d}-{''.join(s)}" for d, s in zip(digits, suffix, strict=True)))
-    return list(ids)[:n]
-
-
 def telco_subscribers(n: int = 5000, seed: int = 7, as_of: datetime | None = None) -> pd.DataFrame:
     """`n` subscribers observed during the 90 days before `as_of` (default: today, midnight UTC)."""
     rng = np.random.default_rng(seed)
@@ -70,7 +59,7 @@ def telco_subscribers(n: int = 5000, seed: int = 7, as_of: datetime | None = Non
     multiple = np.where(phone == "No", "No phone service", np.where(rng.random(n) < 0.45, "Yes", "No"))
 
     frame = {
-        "customerID": _customer_ids(rng, n),
+        "customerID": customer_ids(rng, n),
         "gender": rng.choice(["Female", "Male"], size=n),
         "SeniorCitizen": np.where(rng.random(n) < 0.16, "1", "0"),
         "Partner": np.where(rng.random(n) < 0.48, "Yes", "No"),

@@ -11,11 +11,12 @@ data does, so that the labels are learnable but not trivially so.
 from __future__ import annotations
 
 import re
-import string
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+
+from cxops.data._ids import customer_ids
 
 __all__ = ["CHANNELS", "INTENTS", "LANGUAGES", "SENTIMENTS", "support_messages"]
 
@@ -715,16 +716,6 @@ def _compose(
     return text
 
 
-def _customer_pool(rng: np.random.Generator, size: int) -> list[str]:
-    letters = np.array(list(string.ascii_uppercase))
-    ids: dict[str, None] = {}
-    while len(ids) < size:
-        digits = rng.integers(0, 10_000, size=size)
-        suffix = rng.choice(letters, size=(size, 5))
-        ids.update(dict.fromkeys(f"{d:04d}-{''.join(s)}" for d, s in zip(digits, suffix, strict=True)))
-    return list(ids)[:size]
-
-
 def support_messages(
     n: int = 4000, seed: int = 7, as_of: datetime | None = None, *, typo_rate: float = 0.015
 ) -> pd.DataFrame:
@@ -737,7 +728,7 @@ def support_messages(
     as_of = as_of or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
     # Customers repeat: a pool a third the size of the messages, with a few frequent contacters.
-    pool = _customer_pool(rng, max(1, n // 3))
+    pool = customer_ids(rng, max(1, n // 3))
     weights = 1.0 / np.arange(1, len(pool) + 1) ** 0.6
     customers = rng.choice(len(pool), size=n, p=weights / weights.sum())
 
