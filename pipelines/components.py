@@ -50,22 +50,33 @@ def validate_op(model: str, dataset_version: str, dataset: Input[Dataset], repor
 
 @_component
 def features_op(model: str, dataset: Input[Dataset], entities: Output[Dataset]) -> None:
-    """Pseudonymise, derive features, Feast apply + materialize; emits the training entity frame."""
+    """Tabular: pseudonymise, derive features, Feast apply + materialize. Text: mask personal data in the
+    messages, pseudonymise senders, drop duplicates. Emits the training entity frame."""
     from cxops.config import Settings
     from cxops.lifecycle import steps
 
     result = steps.build_features(model, dataset.path, entities.path, Settings())
     entities.metadata.update(result)
     print(f"[features] {result['entities']} entities; feature service {result['feature_service']}")
+    if result.get("duplicates_dropped") or result.get("pii_masked"):
+        print(f"[features] {result['duplicates_dropped']} duplicates dropped; masked: {result['pii_masked']}")
 
 
 @_component
-def train_op(model: str, entities: Input[Dataset], trained: Output[Model], test_set: Output[Dataset]) -> None:
-    """Point-in-time training set from Feast and training on Ray (GPU workers when present)."""
+def train_op(
+    model: str,
+    entities: Input[Dataset],
+    trained: Output[Model],
+    test_set: Output[Dataset],
+    train_set: Output[Dataset],
+) -> None:
+    """Training set (Feast point in time, or masked messages) and training on Ray (GPU workers if any)."""
     from cxops.config import Settings
     from cxops.lifecycle import steps
 
-    summary = steps.train(model, entities.path, trained.path, test_set.path, Settings())
+    summary = steps.train(
+        model, entities.path, trained.path, test_set.path, Settings(), train_path=train_set.path
+    )
     trained.metadata.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
 
 
@@ -74,17 +85,20 @@ def evaluate_op(
     model: str,
     trained: Input[Model],
     test_set: Input[Dataset],
+    train_set: Input[Dataset],
     evaluation: Output[Artifact],
     metrics: Output[Metrics],
     model_card: Output[HTML],
 ) -> None:
-    """Metrics, bias by segment and the model card on the held-out split."""
+    """Metrics, bias by segment, baselines and the model card on the held-out split."""
     import shutil
 
     from cxops.config import Settings
     from cxops.lifecycle import steps
 
-    result = steps.evaluate(model, trained.path, test_set.path, evaluation.path, Settings())
+    result = steps.evaluate(
+        model, trained.path, test_set.path, evaluation.path, Settings(), train_path=train_set.path
+    )
     for name, value in result["metrics"].items():
         metrics.log_metric(name, value)
     shutil.copyfile(result["files"]["html"], model_card.path)

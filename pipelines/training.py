@@ -26,7 +26,12 @@ def training_pipeline(model: str = "churn", data_path: str = "", rows: int = 500
     features = features_op(model=model, dataset=ingest.outputs["dataset"])
     features.after(validate)  # nothing unvalidated reaches the feature store
     train = train_op(model=model, entities=features.outputs["entities"])
-    evaluate = evaluate_op(model=model, trained=train.outputs["trained"], test_set=train.outputs["test_set"])
+    evaluate = evaluate_op(
+        model=model,
+        trained=train.outputs["trained"],
+        test_set=train.outputs["test_set"],
+        train_set=train.outputs["train_set"],
+    )
     register = register_op(
         model=model,
         dataset_version=ingest.outputs["Output"],

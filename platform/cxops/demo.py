@@ -1,8 +1,10 @@
-"""`make demo`: the churn lifecycle end to end on the embedded defaults, with visible progress."""
+"""`make demo`: the lifecycle of churn, intent and sentiment end to end on the embedded defaults, then
+the triage service that application teams call, with visible progress."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pandas as pd
@@ -15,6 +17,14 @@ from cxops.specs import load_model_code, load_spec
 __all__ = ["run_demo"]
 
 MODEL = "churn"
+TEXT_MODELS = ("intent", "sentiment")
+DEMO_MESSAGES = (
+    ("I want to cancel my contract, your service has been down for three days!!", "4312-ABCDE", "chat"),
+    ("Hi, could you tell me when my new SIM card will be delivered? Thanks", None, "email"),
+    ("Bonjour, je voudrais changer de forfait pour avoir plus de data", None, "app"),
+    ("internet is so slow tonight, cant even stream. fix it", None, "social"),
+    ("Merci beaucoup, le technicien a tout réparé rapidement !", None, "chat"),
+)
 
 
 def _plain(value: object) -> object:
@@ -60,7 +70,57 @@ def _show_bad_requests(url: str, row: dict) -> None:
         console.print(f"  {what}: HTTP {answer.status_code} {answer.json().get('error', answer.text)}")
 
 
-def run_demo(data_path: str = "", rows: int = 5000, settings: Settings | None = None) -> None:
+def _show_bad_triage_requests(url: str) -> None:
+    import httpx
+
+    cases = [
+        ("empty message", {"content": b'{"message": "   "}'}),
+        ("oversized message", {"json": {"message": "slow internet " * 1000}}),
+        ("not UTF-8", {"content": b'{"message": "caf\xe9 \xff"}'}),
+    ]
+    for what, payload in cases:
+        answer = httpx.post(
+            f"{url}/v1/triage", headers={"content-type": "application/json"}, timeout=30, **payload
+        )
+        console.print(f"  {what}: HTTP {answer.status_code} {answer.json().get('error', answer.text)}")
+
+
+def _triage_service(urls: dict[str, str], settings: Settings):
+    """The triage service on a free local port, pointed at the model servers."""
+    from cxops.serving.thread_server import ThreadServer
+    from cxops.triage.app import create_app
+    from cxops.triage.settings import TriageSettings
+
+    triage_settings = TriageSettings(
+        intent_url=urls["intent"], sentiment_url=urls["sentiment"], churn_url=urls[MODEL], timeout_s=10
+    )
+    return ThreadServer(create_app(triage_settings, cxops_settings=settings))
+
+
+def _show_triage(url: str, customer_id: str) -> None:
+    from cxops.triage.client import TriageClient
+
+    client = TriageClient(url)
+    table = Table("message", "intent", "sentiment", "churn", "queue", "priority", "human", "reasons")
+    for text, customer, channel in DEMO_MESSAGES:
+        result = client.triage(text, customer_id=customer and customer_id, channel=channel)
+        churn = f"{result.churn.probability:.2f}" if result.churn else "-"
+        table.add_row(
+            text[:48] + ("…" if len(text) > 48 else ""),
+            f"{result.intent.label} {result.intent.confidence:.2f}" if result.intent else "-",
+            f"{result.sentiment.label} {result.sentiment.confidence:.2f}" if result.sentiment else "-",
+            churn,
+            result.queue,
+            result.priority,
+            "yes" if result.escalate_to_human else "no",
+            "; ".join(result.reasons),
+        )
+    console.print(table)
+
+
+def run_demo(
+    data_path: str = "", rows: int = 5000, messages: int = 3000, settings: Settings | None = None
+) -> None:
     from cxops.lifecycle.pipeline import run_pipeline
     from cxops.registry import Registry
     from cxops.scoring import score_file
@@ -69,53 +129,81 @@ def run_demo(data_path: str = "", rows: int = 5000, settings: Settings | None = 
     settings = settings or get_settings()
     started = time.monotonic()
     source = data_path or f"{rows} generated subscribers"
-    step(f"1/4 training pipeline for '{MODEL}' on {source} (kfp.local; every step's log follows)")
-    result = run_pipeline(MODEL, settings, data_path=data_path, rows=rows)
-    record = result["record"]
-    console.print(f"[green]registered[/] {MODEL} v{record.version} ({record.stage}), bento {result['bento']}")
+    results = {}
+    step(f"1/6 training pipeline for '{MODEL}' on {source} (kfp.local; every step's log follows)")
+    results[MODEL] = run_pipeline(MODEL, settings, data_path=data_path, rows=rows)
+    for number, model in enumerate(TEXT_MODELS, start=2):
+        step(f"{number}/6 training pipeline for '{model}' on {messages} generated support messages (EN/FR)")
+        results[model] = run_pipeline(model, settings, rows=messages)
+    for model, result in results.items():
+        record = result["record"]
+        console.print(
+            f"[green]registered[/] {model} v{record.version} ({record.stage}), bento {result['bento']}"
+        )
 
+    record = results[MODEL]["record"]
     with Registry.from_settings(settings) as registry:
         dataset = registry.get_dataset(MODEL, record.lineage["dataset_version"])
         validation = registry.get_validation(record.lineage["validation_id"])
     raw = pd.read_parquet(dataset.uri)
 
-    step(f"2/4 serving bento {result['bento']} with `bentoml serve`")
-    with start_server(result["bento"], port=0, settings=settings) as server:
-        console.print(f"  ready at {server.url}")
-        step("3/4 scoring customers through KServe V2 /v2/models/churn/infer (kserve.InferenceRESTClient)")
+    step("4/6 serving the three bentos with `bentoml serve`")
+    with contextlib.ExitStack() as stack:
+        urls = {}
+        for model, result in results.items():
+            server = stack.enter_context(start_server(result["bento"], port=0, settings=settings))
+            urls[model] = server.url
+            console.print(f"  {model} ready at {server.url}")
+        console.print(
+            "  churn: customers by id through KServe V2 /v2/models/churn/infer (kserve.InferenceRESTClient)"
+        )
         customers = raw.sample(5, random_state=1)["customerID"].tolist()
-        outputs = asyncio.run(_score_v2(server.url, customers))
+        outputs = asyncio.run(_score_v2(urls[MODEL], customers))
         table = Table("customer", "churn probability", "label")
         for customer, proba, label in zip(customers, outputs["probability"], outputs["label"], strict=True):
             table.add_row(customer, f"{proba:.3f}", str(label))
         console.print(table)
         features = load_model_code(MODEL, settings).derive_features(raw.head(1))
         row = {c: _plain(features.iloc[0][c]) for c in load_spec(MODEL, settings).features.names}
-        _show_bad_requests(server.url, row)
+        _show_bad_requests(urls[MODEL], row)
 
-    step("4/4 batch scoring raw rows (the nightly push into the CRM)")
+        step(
+            "5/6 triage: POST /v1/triage asks intent, sentiment and churn, then applies policies/triage.yaml"
+        )
+        triage_url = stack.enter_context(_triage_service(urls, settings)).url
+        console.print(f"  triage ready at {triage_url} (OpenAPI at {triage_url}/docs)")
+        _show_triage(triage_url, customers[0])
+        _show_bad_triage_requests(triage_url)
+
+    step("6/6 batch scoring: subscribers for the CRM, and a backlog of tickets")
     batch_in = settings.subdir("demo") / "customers_to_score.csv"
     raw.drop(columns=["Churn", "event_timestamp"]).head(1000).to_csv(batch_in, index=False)
     scores = score_file(MODEL, batch_in, settings.subdir("demo") / "churn_scores.csv", settings)
-    console.print(f"  {scores.rows} rows scored, {scores.positives} flagged as likely to churn")
+    console.print(f"  churn: {scores.rows} rows scored, {scores.positives} flagged as likely to churn")
+    tickets_in = settings.subdir("demo") / "tickets.csv"
+    pd.DataFrame(
+        {"ticket": [f"T-{i}" for i in range(len(DEMO_MESSAGES))], "text": [m[0] for m in DEMO_MESSAGES]}
+    ).to_csv(tickets_in, index=False)
+    tickets_out = settings.subdir("demo") / "tickets_with_intent.csv"
+    tickets = score_file("intent", tickets_in, tickets_out, settings)
+    console.print(f"  intent: {tickets.rows} tickets labelled ({tickets.label_counts})")
 
     elapsed = time.monotonic() - started
     cards = [
-        (n.replace("_", " "), record.artifacts[n])
-        for n in ("model_card_html", "model_card")
-        if n in record.artifacts
+        (f"{model} model card", result["record"].artifacts.get("model_card_html"))
+        for model, result in results.items()
     ]
     where = [
-        ("registry entry", f"{MODEL} v{record.version} ({record.stage}) in {settings.metadata_url}"),
-        ("inspect it", f"cxops models show {MODEL} --version {record.version}"),
-        ("dataset snapshot", f"{dataset.version} ({dataset.rows} rows) {dataset.uri}"),
-        ("validation report", str(validation.report_uri)),
-        *cards,
-        ("model artifact", record.artifacts["model"]),
-        ("bento", f"{result['bento']} in {settings.bentoml_home / 'bentos'}"),
+        ("registry", str(settings.metadata_url)),
+        ("inspect a version", f"cxops models show {MODEL} --version {record.version}"),
+        ("churn dataset", f"{dataset.version} ({dataset.rows} rows) {dataset.uri}"),
+        ("churn validation", str(validation.report_uri)),
+        *[(what, path) for what, path in cards if path],
+        ("bentos", str(settings.bentoml_home / "bentos")),
         ("Feast store", str(settings.feast_dir)),
-        ("batch scores", str(scores.output)),
-        ("serve it again", f"cxops serve {MODEL} --version {record.version}"),
+        ("batch scores", f"{scores.output}, {tickets_out}"),
+        ("serve a model", "cxops serve intent"),
+        ("triage service", "cxops triage serve --help"),
     ]
     console.print(f"\n[bold green]CXOps demo finished in {elapsed:.0f} s[/]")
     for what, path in where:

@@ -11,7 +11,7 @@ import warnings
 
 import typer
 
-from cxops.cli import models, pipeline, scoring, serving
+from cxops.cli import models, pipeline, scoring, serving, triage
 from cxops.cli._output import err_console
 from cxops.errors import CXOpsError
 
@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(models.app, name="models")
+app.add_typer(triage.app, name="triage")
 app.command("serve")(serving.serve)
 app.command("predict")(serving.predict)
 app.command("score")(scoring.score)
@@ -37,11 +38,15 @@ def demo(
         "", help="Train on this raw file (CSV/parquet) instead of generated subscribers."
     ),
     rows: int = typer.Option(5000, help="How many subscribers to generate when no --data is given."),
+    messages: int = typer.Option(
+        3000, help="How many support messages to generate for intent and sentiment."
+    ),
 ) -> None:
-    """Run the whole churn lifecycle locally: data → validation → Feast → Ray → registry → bento → serving."""
+    """Run the whole lifecycle locally for churn, intent and sentiment (data → validation → features →
+    Ray → registry → bento → serving), then the triage service and batch scoring."""
     from cxops.demo import run_demo
 
-    run_demo(data_path=data, rows=rows)
+    run_demo(data_path=data, rows=rows, messages=messages)
 
 
 def main() -> None:

@@ -47,9 +47,16 @@ def coerce(
     """Typed copy of `raw`: numbers parsed (unparseable -> NaN, caught by validation), categories as text.
 
     Nullable columns the file lacks are added empty (the IBM file has no `support_contacts_90d`); a file
-    without event timestamps is stamped with `observed_at` (default: now), the time it was ingested.
+    without event timestamps is stamped with `observed_at` (default: now), the time it was ingested; a
+    file without the entity key gets row numbers (`row-1`, `row-2`, ...). Columns named as in the real
+    dataset (`data.real_dataset_columns`) are renamed to the spec's names.
     """
-    frame = raw.copy()
+    renames = {
+        k: v for k, v in spec.data.real_dataset_columns.items() if k in raw.columns and v not in raw.columns
+    }
+    frame = raw.rename(columns=renames)
+    if spec.data.entity_key not in frame.columns:
+        frame[spec.data.entity_key] = [f"row-{i}" for i in range(1, len(frame) + 1)]
     skip = set() if require_label else {spec.data.label}
     missing = [
         c.name
@@ -70,8 +77,10 @@ def coerce(
         if col.name not in frame.columns:
             if col.name == spec.data.timestamp:
                 frame[col.name] = pd.Timestamp(observed_at or datetime.now(UTC))
-            else:
+            elif col.type in ("integer", "number"):
                 frame[col.name] = np.nan
+            else:
+                frame[col.name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
             continue
         values = frame[col.name]
         if col.type in ("integer", "number"):
@@ -81,4 +90,7 @@ def coerce(
             frame[col.name] = pd.to_datetime(values, utc=True, errors="coerce")
         else:
             frame[col.name] = values.astype(str).where(values.notna(), None)
+            if col.nullable and values.dtype == object:
+                # CSV files are read as text, so an absent value arrives as "": make it missing.
+                frame[col.name] = frame[col.name].where(frame[col.name] != "", None)
     return frame

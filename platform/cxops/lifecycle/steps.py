@@ -20,7 +20,7 @@ from cxops.data.generators import generate
 from cxops.data.loaders import coerce, read_table
 from cxops.data.snapshot import snapshot
 from cxops.lifecycle._lineage import code_version
-from cxops.specs import load_model_code, load_spec
+from cxops.specs import ModelSpec, load_model_code, load_spec
 
 __all__ = ["build_features", "evaluate", "ingest", "package", "register", "train", "validate"]
 
@@ -63,6 +63,8 @@ def ingest(
     else:
         frame = coerce(generate(spec.data.generator, n=rows, seed=seed), spec)
         source = f"generator:{spec.data.generator}?rows={rows}&seed={seed}"
+    # Data minimisation: columns the spec does not declare (a tweet author's name, say) are not kept.
+    frame = frame[[c.name for c in spec.data.columns]]
     snap = snapshot(frame, model, settings.datasets_dir, source)
     with Registry.from_settings(settings) as registry:
         registry.record_dataset(model, snap.version, str(snap.path), snap.rows, source)
@@ -120,6 +122,8 @@ def build_features(model: str, dataset_path: str, entities_path: str, settings: 
 
     spec = load_spec(model, settings)
     raw = pd.read_parquet(dataset_path)
+    if spec.text is not None:
+        return _text_features(spec, raw, entities_path, settings)
     private = pseudonymise_frame(raw, spec, settings.pseudonym_key_bytes())
     features = load_model_code(model, settings).derive_features(private)
     keys = [spec.features.join_key, spec.data.timestamp]
@@ -138,45 +142,107 @@ def build_features(model: str, dataset_path: str, entities_path: str, settings: 
     }
 
 
+def _text_features(
+    spec: ModelSpec, raw: pd.DataFrame, entities_path: str, settings: Settings
+) -> dict[str, Any]:
+    """A text model's training frame: personal data masked in the text, sender ids pseudonymised, exact
+    duplicates dropped (so that no message is in both the training and the test split)."""
+    from cxops.privacy import pseudonymise_series
+    from cxops.privacy.text_pii import count_pii, mask_series
+
+    assert spec.text is not None
+    frame = raw.copy()
+    column = spec.text.column
+    pii = count_pii(frame[column])
+    if spec.text.mask_pii:
+        frame[column] = mask_series(frame[column])
+    key = settings.pseudonym_key_bytes()
+    for name in spec.privacy.pseudonymised_fields:
+        if name in frame.columns and name != spec.data.entity_key:
+            present = frame[name].notna() & (frame[name].astype(str) != "")
+            frame.loc[present, name] = pseudonymise_series(frame.loc[present, name], key)
+    before = len(frame)
+    frame = frame.drop_duplicates(subset=[column, spec.data.label], keep="first")
+    Path(entities_path).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(entities_path, index=False)
+    return {
+        "entities": len(frame),
+        "duplicates_dropped": before - len(frame),
+        "pii_masked": {k: v for k, v in pii.items() if v} if spec.text.mask_pii else {},
+        "feature_service": f"text:{column}",
+        "feature_views": [],
+    }
+
+
 @_step
 def train(
-    model: str, entities_path: str, model_dir: str, test_path: str, settings: Settings
+    model: str,
+    entities_path: str,
+    model_dir: str,
+    test_path: str,
+    settings: Settings,
+    *,
+    train_path: str = "",
 ) -> dict[str, Any]:
-    """Point-in-time training set from Feast, a held-out test split, and a model trained on Ray."""
-    from sklearn.model_selection import train_test_split
-
+    """Training set (point in time from Feast, or the masked messages), a held-out test split, and a
+    model trained on Ray. The training split is kept at `train_path` for the evaluation's baseline."""
     from cxops.features import FeatureStoreClient
     from cxops.training import train as train_on_ray
+    from cxops.training import train_text
 
     spec = load_spec(model, settings)
     entities = pd.read_parquet(entities_path)
-    frame = FeatureStoreClient(settings).training_frame(spec, entities)
-    train_frame, test_frame = train_test_split(
-        frame,
-        test_size=spec.evaluation.test_fraction,
-        stratify=frame[spec.data.label],
-        random_state=spec.trainer.seed,
-    )
+    # A text model's feature is the (masked) text itself: no feature store lookup.
+    frame = entities if spec.text is not None else FeatureStoreClient(settings).training_frame(spec, entities)
+    train_frame, test_frame = _split_test(frame, spec)
     print(f"[train] {len(train_frame)} training rows, {len(test_frame)} held out for evaluation", flush=True)
-    result = train_on_ray(spec, train_frame, settings, progress=lambda m: print(f"[train] {m}", flush=True))
-    result.classifier.save(Path(model_dir))
-    Path(test_path).parent.mkdir(parents=True, exist_ok=True)
-    test_frame.to_parquet(test_path, index=False)
+
+    def progress(message: str) -> None:
+        print(f"[train] {message}", flush=True)
+
+    if spec.text is not None:
+        result = train_text(spec, train_frame, settings, progress=progress)
+    else:
+        result = train_on_ray(spec, train_frame, settings, progress=progress)
+    result.save(Path(model_dir))
+    for path, part in ((test_path, test_frame), (train_path, train_frame)):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            part.to_parquet(path, index=False)
     summary = result.to_dict()
     (Path(model_dir) / _TRAINING_SUMMARY).write_text(json.dumps(summary, indent=2, default=str))
     return summary
 
 
+def _split_test(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified (train, test) split; a class too rare to appear on both sides stays in training."""
+    from sklearn.model_selection import train_test_split
+
+    labels = frame[spec.data.label]
+    rare = labels.map(labels.value_counts()) < 2
+    train_frame, test_frame = train_test_split(
+        frame[~rare],
+        test_size=spec.evaluation.test_fraction,
+        stratify=labels[~rare],
+        random_state=spec.trainer.seed,
+    )
+    return pd.concat([train_frame, frame[rare]]), test_frame
+
+
 @_step
-def evaluate(model: str, model_dir: str, test_path: str, out_dir: str, settings: Settings) -> dict[str, Any]:
-    """Metrics, bias by segment and the model card, on the held-out test split."""
+def evaluate(
+    model: str, model_dir: str, test_path: str, out_dir: str, settings: Settings, *, train_path: str = ""
+) -> dict[str, Any]:
+    """Metrics, bias by segment and the model card, on the held-out test split (and, for text models,
+    a TF-IDF baseline trained on the training split at `train_path`, for comparison)."""
     from cxops.evaluation import evaluate as run_evaluation
     from cxops.evaluation import write_model_card
-    from cxops.modeling import TabularClassifier
+    from cxops.modeling import load_classifier
 
     spec = load_spec(model, settings)
-    classifier = TabularClassifier.load(Path(model_dir))
-    report = run_evaluation(classifier, pd.read_parquet(test_path), spec)
+    classifier = load_classifier(Path(model_dir))
+    train_frame = pd.read_parquet(train_path) if train_path and spec.text is not None else None
+    report = run_evaluation(classifier, pd.read_parquet(test_path), spec, train_frame=train_frame)
     training = json.loads((Path(model_dir) / _TRAINING_SUMMARY).read_text())
     paths = write_model_card(report, spec, Path(out_dir), training=training)
     summary = {
@@ -224,16 +290,14 @@ def register(
             model,
             metrics=metrics,
             artifacts=artifacts,
-            params=dict(spec.trainer.params)
-            | {
-                "num_boost_round": spec.trainer.num_boost_round,
-                "early_stopping_rounds": spec.trainer.early_stopping_rounds,
-            },
+            params=_params(spec),
             lineage={
                 "dataset_version": dataset_version,
                 "validation_id": validation_id,
-                "feature_service": spec.features.feature_service,
-                "feature_views": list(spec.features.feature_views),
+                "feature_service": spec.features.feature_service
+                if spec.features
+                else f"text:{spec.text.column}",
+                "feature_views": list(spec.features.feature_views) if spec.features else [],
                 "code": code_version(settings.root),
                 "trainer": spec.trainer.kind,
                 "ray": training.get("ray", {}),
@@ -247,6 +311,18 @@ def register(
             description=spec.description,
         )
     return {"model": model, "version": version.version, "stage": version.stage, "artifacts": artifacts}
+
+
+def _params(spec: ModelSpec) -> dict[str, Any]:
+    params: dict[str, Any] = dict(spec.trainer.params)
+    if spec.trainer.kind == "xgboost":
+        params |= {
+            "num_boost_round": spec.trainer.num_boost_round,
+            "early_stopping_rounds": spec.trainer.early_stopping_rounds,
+        }
+    else:
+        params |= {"encoder": spec.trainer.encoder, "fine_tune_encoder": spec.trainer.fine_tune_encoder}
+    return params
 
 
 @_step

@@ -30,6 +30,8 @@ class InputValidationError(InvalidInputError):
 
 
 def _allowed(col: Column) -> str:
+    if col.type == "text":
+        return f"text of {col.min_length or 1} to {col.max_length or 'any number of'} characters"
     if col.type == "category":
         return f"one of {col.categories}"
     bounds = []
@@ -52,6 +54,18 @@ def _check_value(col: Column, value: Any) -> tuple[Any, str | None]:
         if col.nullable:
             return None, None
         return None, f"is null but '{col.name}' is required; expected {_allowed(col)}"
+    if col.type == "text":
+        if not isinstance(value, str):
+            return None, f"expected {_allowed(col)}; got {_describe(value)}"
+        if not value.strip():
+            return None, "is empty or blank; send the message text"
+        if col.max_length is not None and len(value) > col.max_length:
+            # The text itself is never echoed: messages carry personal data.
+            return (
+                None,
+                f"has {len(value)} characters, over the limit of {col.max_length}; shorten or split it",
+            )
+        return value, None
     if col.type == "category":
         if not isinstance(value, str):
             return None, f"expected text, {_allowed(col)}; got {_describe(value)}"

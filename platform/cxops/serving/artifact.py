@@ -1,6 +1,6 @@
 """The served-model directory: a trained classifier packed with the spec it was trained under.
 
-    classifier/    the `TabularClassifier` artifact (model.ubj + model.json)
+    classifier/    the trained classifier (`TabularClassifier` or `TextClassifier` artifact)
     spec.yaml      the model spec, as validated when the model was packaged
     serving.json   model name and registry version
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from cxops.errors import ConflictError, NotFoundError
-from cxops.modeling.tabular import TabularClassifier
+from cxops.modeling import Classifier, load_classifier
 from cxops.specs import ModelSpec
 
 __all__ = ["ServedModel", "read_served_model", "read_served_spec", "write_served_model"]
@@ -31,7 +31,7 @@ _INFO_FILE = "serving.json"
 @dataclass(frozen=True)
 class ServedModel:
     spec: ModelSpec
-    classifier: TabularClassifier
+    classifier: Classifier
     registry_version: str
 
 
@@ -40,7 +40,7 @@ def write_served_model(
 ) -> Path:
     """Copy a trained classifier (checked by loading it) and its spec into `directory`."""
     directory = Path(directory)
-    classifier = TabularClassifier.load(classifier_dir)  # fails early, naming the directory, if incomplete
+    classifier = load_classifier(classifier_dir)  # fails early, naming the directory, if incomplete
     if classifier.model_name != spec.name:
         raise ConflictError(f"{classifier_dir} holds a model of '{classifier.model_name}', not '{spec.name}'")
     directory.mkdir(parents=True, exist_ok=True)
@@ -71,5 +71,5 @@ def read_served_model(directory: Path) -> ServedModel:
     directory = _check(directory)
     spec = read_served_spec(directory)
     info = json.loads((directory / _INFO_FILE).read_text())
-    classifier = TabularClassifier.load(directory / _CLASSIFIER_DIR)
+    classifier = load_classifier(directory / _CLASSIFIER_DIR)
     return ServedModel(spec=spec, classifier=classifier, registry_version=str(info["registry_version"]))

@@ -49,6 +49,7 @@ CUSTOMER_ID = "customer_id"
 _MAX_DETAILS = 100
 _INTEGER_DTYPES = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
 _NUMBER_DTYPES = _INTEGER_DTYPES | {"FP16", "FP32", "FP64"}
+_TEXT_TYPES = ("category", "text")
 
 
 class ModelNotReadyError(CXOpsError):
@@ -93,7 +94,7 @@ def error_response(
 def _input_metadata(predictor: ModelPredictor) -> list[dict[str, Any]]:
     out = []
     for col in predictor.classifier.inputs:
-        datatype = "BYTES" if col.type == "category" else "INT64" if col.type == "integer" else "FP64"
+        datatype = "BYTES" if col.type in _TEXT_TYPES else "INT64" if col.type == "integer" else "FP64"
         out.append({"name": col.name, "datatype": datatype, "shape": [-1]})
     return out
 
@@ -165,9 +166,9 @@ def _v2_columns(
     rows_count: int | None = None
     for tensor in request.inputs:
         col = inputs[tensor.name]
-        allowed = {"BYTES"} if col.type == "category" else _NUMBER_DTYPES
+        allowed = {"BYTES"} if col.type in _TEXT_TYPES else _NUMBER_DTYPES
         if tensor.datatype not in allowed:
-            expected = "BYTES" if col.type == "category" else "INT64 or FP64 (any INT*/UINT*/FP*)"
+            expected = "BYTES" if col.type in _TEXT_TYPES else "INT64 or FP64 (any INT*/UINT*/FP*)"
             raise InvalidInputError(
                 f"input '{tensor.name}' ({col.type}) must have datatype {expected}; got {tensor.datatype}"
             )
@@ -300,20 +301,25 @@ def create_kserve_app(
     def _metadata(name: str, version: str | None) -> dict[str, Any]:
         predictor = slot.require(name, version)
         score, label = _output_names(predictor)
+        classes = getattr(predictor.classifier, "classes", None)
+        parameters: dict[str, Any] = {
+            "threshold": predictor.classifier.threshold,
+            "max_batch_size": predictor.max_batch_size,
+        }
+        if classes is None:
+            parameters["customer_id_input"] = CUSTOMER_ID
+        else:
+            parameters["classes"] = list(classes)
         return {
             "name": predictor.name,
             "versions": [predictor.model_version],
-            "platform": "xgboost",
+            "platform": "xgboost" if classes is None else "pytorch",
             "inputs": _input_metadata(predictor),
             "outputs": [
                 {"name": score, "datatype": "FP64", "shape": [-1]},
                 {"name": label, "datatype": "BYTES", "shape": [-1]},
             ],
-            "parameters": {
-                "threshold": predictor.classifier.threshold,
-                "max_batch_size": predictor.max_batch_size,
-                "customer_id_input": CUSTOMER_ID,
-            },
+            "parameters": parameters,
         }
 
     @app.get("/v2/models/{name}")
@@ -347,7 +353,11 @@ def create_kserve_app(
             "model_name": predictor.name,
             "model_version": predictor.model_version,
             "id": infer.id or str(uuid.uuid4()),
-            "parameters": {"threshold": predictor.classifier.threshold},
+            "parameters": (
+                {"threshold": predictor.classifier.threshold}
+                if predictor.classifier.threshold is not None
+                else {}
+            ),
             "outputs": _v2_outputs(predictor, predictions, outputs),
         }
 

@@ -105,7 +105,7 @@ def save_bento_model(
     metadata = {
         "model_name": spec.name,
         "registry_version": str(registry_version),
-        "inputs": spec.features.names,
+        "inputs": spec.input_names,
         "owner": spec.owner.email,
     }
     with bentoml.models.create(bento_model_name(spec.name), labels=labels, metadata=metadata) as model:

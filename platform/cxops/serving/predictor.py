@@ -15,7 +15,7 @@ import pandas as pd
 
 from cxops.config import Settings
 from cxops.errors import ConflictError, CXOpsError, InvalidInputError, NotFoundError
-from cxops.modeling.tabular import TabularClassifier
+from cxops.modeling import Classifier, load_classifier
 from cxops.serving._validation import InputValidationError, validate_rows
 from cxops.serving.feature_source import (
     FeatureSourceUnavailableError,
@@ -31,7 +31,7 @@ __all__ = ["InputValidationError", "ModelPredictor", "Prediction", "keyed_pseudo
 class Prediction:
     probability: float
     label: str
-    threshold: float
+    threshold: float | None
     model_name: str
     model_version: str
     customer_id: str | None = None
@@ -67,16 +67,16 @@ class ModelPredictor:
     def __init__(
         self,
         spec: ModelSpec,
-        classifier: TabularClassifier,
+        classifier: Classifier,
         *,
         model_version: str | None = None,
         features: OnlineFeatureSource | None = None,
         pseudonymise: Callable[[str], str] | None = None,
     ) -> None:
-        if classifier.feature_names != spec.features.names:
+        if classifier.feature_names != spec.input_names:
             raise ConflictError(
                 f"model '{spec.name}': the trained classifier reads {classifier.feature_names} but the spec "
-                f"declares inputs {spec.features.names}; serve the classifier with the spec it was trained "
+                f"declares inputs {spec.input_names}; serve the classifier with the spec it was trained "
                 "on"
             )
         self.spec = spec
@@ -118,6 +118,8 @@ class ModelPredictor:
         """Score rows that are already valid model inputs (one column per input)."""
         proba = self.classifier.predict_proba(frame)
         labels = self.classifier.labels(proba)
+        if proba.ndim == 2:  # multi-class: the confidence is the predicted label's probability
+            proba = proba.max(axis=1)
         ids = list(customer_ids) if customer_ids is not None else [None] * len(proba)
         return [
             Prediction(
@@ -137,6 +139,11 @@ class ModelPredictor:
 
     def predict_customers(self, customer_ids: Sequence[Any]) -> list[Prediction]:
         """Customer ids -> the customers' online features -> one prediction per id, in order."""
+        if self.spec.text is not None:
+            raise InvalidInputError(
+                f"model '{self.name}' scores messages, not customers; send "
+                f'{{"{self.spec.text.column}": "<message>"}} rows instead'
+            )
         self.check_batch(len(customer_ids), "customer ids")
         bad = [i for i, cid in enumerate(customer_ids) if not isinstance(cid, str) or not cid.strip()]
         if bad:
@@ -190,7 +197,7 @@ class ModelPredictor:
                 f"model '{model}' version {record.version} has no 'model' artifact; "
                 "register the trained classifier first"
             )
-        classifier = TabularClassifier.load(Path(record.artifacts["model"]))
+        classifier = load_classifier(Path(record.artifacts["model"]))
         return cls(
             spec,
             classifier,

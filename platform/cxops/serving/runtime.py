@@ -71,6 +71,8 @@ def load_predictor(
     server that only receives feature rows starts fast and needs no feature store.
     """
     served = read_served_model(model_dir)
+    if served.spec.text is not None:  # text models score messages; they never look customers up
+        return ModelPredictor(served.spec, served.classifier, model_version=served.registry_version)
     if features is None:
         features = feast_feature_source(settings)
     return ModelPredictor(

@@ -23,20 +23,27 @@ def _no_text(value: Any) -> Any:
 
 
 class PredictionOut(BaseModel):
-    probability: float = Field(description="Probability of the positive class")
-    label: str = Field(description="Predicted label: positive when probability >= threshold")
-    threshold: float
+    probability: float = Field(
+        description="Binary models: probability of the positive class. Text models: probability (the "
+        "model's confidence) of the predicted label"
+    )
+    label: str = Field(
+        description="Predicted label: positive when probability >= threshold; else the likeliest"
+    )
+    threshold: float | None = Field(None, description="Decision threshold of a binary model")
     model_name: str
     model_version: str
     customer_id: str | None = None
 
 
 def feature_row_model(spec: ModelSpec) -> type[BaseModel]:
-    """A pydantic model of one feature row: every input of `spec.features.inputs`, by its own name."""
+    """A pydantic model of one request row: every input of the spec (`spec.inputs`), by its own name."""
     fields: dict[str, Any] = {}
-    for index, col in enumerate(spec.features.inputs):
-        if col.type == "category":
-            annotation: Any = Literal[tuple(col.categories or [])]
+    for index, col in enumerate(spec.inputs):
+        if col.type == "text":
+            annotation: Any = Annotated[str, Field(min_length=col.min_length or 1, max_length=col.max_length)]
+        elif col.type == "category":
+            annotation = Literal[tuple(col.categories or [])]
         else:
             base = int if col.type == "integer" else float
             annotation = Annotated[base, Field(ge=col.min, le=col.max), BeforeValidator(_no_text)]

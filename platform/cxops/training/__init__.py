@@ -1,9 +1,11 @@
-"""Training: XGBoost on Ray Train (GPU workers when the cluster has them) or in-process.
+"""Training on Ray Train (GPU workers when the cluster has them) or in-process: XGBoost for tabular
+models, a head over sentence embeddings (or a fine-tuned encoder, on GPUs) for text models.
 
 Ray is imported only when a Ray backend is used, so importing this package stays cheap.
 """
 
 from cxops.training.ray_runtime import RayRuntime, ensure_ray, resolve_scaling, shutdown_ray
+from cxops.training.text_trainer import TextTrainingResult, train_text
 from cxops.training.threshold import choose_threshold, fbeta_at
 from cxops.training.trainer import (
     Backend,
@@ -18,6 +20,7 @@ __all__ = [
     "Backend",
     "RayRuntime",
     "RayUsage",
+    "TextTrainingResult",
     "TrainingResult",
     "choose_threshold",
     "ensure_ray",
@@ -27,4 +30,5 @@ __all__ = [
     "shutdown_ray",
     "split_train_validation",
     "train",
+    "train_text",
 ]

@@ -62,6 +62,9 @@ class TrainingResult:
     rows: dict[str, int]
     params: dict[str, Any] = field(default_factory=dict)
 
+    def save(self, directory: Path) -> Path:
+        return self.classifier.save(directory)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no booster) for lineage records and model cards."""
         return {
