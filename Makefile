@@ -11,7 +11,7 @@ UV_VERSION := 0.13.8
 # The CPU build of torch lies in a local wheel directory on these machines (PyPI's default build is CUDA).
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
-.PHONY: help install lock demo test test-fast lint format pipeline-compile churn-cv services clean
+.PHONY: help install lock demo test test-fast lint format pipeline-compile churn-cv text-cv triage-latency services clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
@@ -54,6 +54,12 @@ pipeline-compile: $(STAMP) ## regenerate the committed KFP IR YAML (pipelines/co
 
 churn-cv: $(STAMP) ## 5-fold cross-validation of churn on the real Telco file (benchmarks/results/)
 	@$(BIN)/python benchmarks/churn_cv.py
+
+text-cv: $(STAMP) ## 5-fold cross-validation of intent and sentiment on Banking77 and the airline tweets (benchmarks/results/)
+	@$(BIN)/python benchmarks/text_cv.py --dataset all
+
+triage-latency: $(STAMP) services ## latency of one triage call against one model call (after `make demo`; benchmarks/results/)
+	@$(BIN)/python benchmarks/triage_latency.py
 
 clean: ## remove local state (.cxops) and caches; keeps .venv
 	rm -rf .cxops .pytest_cache .ruff_cache local_outputs

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cxops.errors import ValidationFailedError
 
-__all__ = ["MAX_EXAMPLES", "ExpectationFailure", "ValidationReport"]
+__all__ = ["MAX_EXAMPLES", "ExpectationFailure", "TextProfile", "ValidationReport"]
 
 MAX_EXAMPLES = 5
 WITHHELD = "withheld (personal data)"
@@ -50,7 +50,72 @@ class ExpectationFailure(BaseModel):
         if self.unexpected_count is None:
             return f"observed {self.observed}" if self.observed is not None else "-"
         percent = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
-        return f"{self.unexpected_count:,}{percent}"
+        # Share checks (language, label set) count rows and say in `observed` what the count means.
+        observed = f"; {self.observed}" if self.observed is not None else ""
+        return f"{self.unexpected_count:,}{percent}{observed}"
+
+
+class TextProfile(BaseModel):
+    """What a batch of messages looks like, in counts and ratios only: never a message or part of one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    column: str
+    rows: int
+    messages: int
+    """Rows with a message (the rest are empty)."""
+    languages: dict[str, int]
+    """Messages per language (ISO 639-1 code), most frequent first; `unknown` where it could not be told."""
+    language_sources: dict[str, int]
+    """Where each message's language came from: the row's `language` column, detection, or neither."""
+    expected_languages: list[str]
+    in_language_share: float | None
+    """Share of the messages with a known language that are in `expected_languages`."""
+    length_percentiles: dict[str, float]
+    """Characters per message: min, p05, p25, p50, p75, p95, max."""
+    blank: int
+    """Messages with nothing but whitespace."""
+    duplicates: int
+    """Messages that repeat an earlier one exactly."""
+    duplicate_share: float
+    pii_messages: int
+    """Messages carrying at least one piece of personal data (masked before use)."""
+    pii_share: float
+    pii_by_kind: dict[str, int]
+    """Messages carrying each kind (email, iban, card, phone, ip); one message may count under several."""
+    label_set: str | None = None
+    """Which labels the suite checked: `spec` (the label column's categories) or `real_dataset`."""
+    label_set_size: int | None = None
+
+    def markdown(self) -> list[str]:
+        def share(value: float | None) -> str:
+            return "-" if value is None else f"{value:.2%}"
+
+        languages = ", ".join(f"{code} {count:,}" for code, count in self.languages.items()) or "-"
+        sources = ", ".join(f"{source} {count:,}" for source, count in self.language_sources.items())
+        lengths = ", ".join(f"{key} {value:,.0f}" for key, value in self.length_percentiles.items()) or "-"
+        kinds = ", ".join(f"{kind} {count:,}" for kind, count in self.pii_by_kind.items())
+        labels = "-" if self.label_set is None else f"`{self.label_set}` ({self.label_set_size} labels)"
+        rows = [
+            ("rows", f"{self.rows:,} ({self.messages:,} with a message, {self.blank:,} blank)"),
+            ("languages", languages),
+            ("language from", sources),
+            (f"in {', '.join(self.expected_languages)}", f"{share(self.in_language_share)} of known"),
+            ("length (characters)", lengths),
+            ("exact duplicates", f"{self.duplicates:,} ({share(self.duplicate_share)})"),
+            ("with personal data", f"{self.pii_messages:,} ({share(self.pii_share)}): {kinds}"),
+            ("label set", labels),
+        ]
+        return [
+            f"## Text profile (`{self.column}`)",
+            "",
+            "Counts and ratios only: message texts are personal data and never appear in this report.",
+            "",
+            "| measure | value |",
+            "| --- | --- |",
+            *(f"| {name} | {value} |" for name, value in rows),
+            "",
+        ]
 
 
 class ValidationReport(BaseModel):
@@ -71,6 +136,8 @@ class ValidationReport(BaseModel):
     """Short Markdown summary beside it."""
     validated_at: datetime
     great_expectations_version: str
+    text_profile: TextProfile | None = None
+    """Profile of the text column (text models only)."""
 
     @property
     def unsuccessful_expectations(self) -> int:
@@ -126,6 +193,8 @@ class ValidationReport(BaseModel):
                 "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in self._rows()
             ]
             lines.append("")
+        if self.text_profile is not None:
+            lines += self.text_profile.markdown()
         return "\n".join(lines)
 
     def raise_if_failed(self) -> None:

@@ -11,7 +11,9 @@ import pandas as pd
 from cxops.errors import InvalidInputError
 from cxops.specs import ModelSpec
 from cxops.validation._context import GXHandle, gx_handle, lock
+from cxops.validation._labels import label_set
 from cxops.validation._suite import CHECKS, NULL_FRACTION_COLUMN, build_suite
+from cxops.validation._text import add_text_columns
 from cxops.validation.report import MAX_EXAMPLES, WITHHELD, ExpectationFailure, ValidationReport
 
 __all__ = ["NULL_FRACTION_COLUMN", "personal_columns", "validate"]
@@ -47,8 +49,10 @@ _COUNT_KEYS = (
 
 
 def personal_columns(spec: ModelSpec) -> set[str]:
-    """Columns whose values must never appear in a report: the entity key and the pseudonymised fields."""
-    return {spec.data.entity_key, *spec.privacy.pseudonymised_fields}
+    """Columns whose values must never appear in a report: the entity key, the pseudonymised fields and,
+    for text models, the messages (free text may carry anything a customer wrote)."""
+    text = {spec.text.column} if spec.text is not None else set()
+    return {spec.data.entity_key, *spec.privacy.pseudonymised_fields, *text}
 
 
 def validate(
@@ -59,18 +63,24 @@ def validate(
     Always writes `<suite>.validation.json` (this report plus GX's counts-only result) and
     `<suite>.validation.md` to `report_dir`, whether the data passes or not; call `raise_if_failed()`
     on the returned report to stop a pipeline on bad data.
+
+    Text models (`spec.text`) are also checked for the language, exact duplicates and personal data of
+    their messages, and their labels for belonging to one label set (`_labels.label_set`); the report then
+    carries a counts-only profile of the messages (`ValidationReport.text_profile`).
     """
     if not isinstance(frame, pd.DataFrame):
         raise InvalidInputError(
             f"model '{spec.name}': validate() takes a pandas DataFrame, got {type(frame).__name__}"
         )
     personal = personal_columns(spec)
+    labels = _label_set(frame, spec) if require_label else None
     batch_frame = _with_null_fraction(frame, spec, require_label=require_label)
+    text_profile = add_text_columns(batch_frame, spec, labels)
     handle = gx_handle()
     import great_expectations as gx
 
     with lock:
-        definition = _definition(handle, spec, personal, require_label=require_label)
+        definition = _definition(handle, spec, personal, require_label=require_label, label_set=labels)
         result = definition.run(batch_parameters={"dataframe": batch_frame}, result_format=_COUNTS_ONLY)
         _forget_stored_results(handle.context)
         result_json = result.to_json_dict()
@@ -90,18 +100,43 @@ def validate(
         summary_path=report_dir / f"{definition.suite.name}.validation.md",
         validated_at=datetime.now(UTC),
         great_expectations_version=gx.__version__,
+        text_profile=text_profile,
     )
     report.write(_scrub(result_json))
     return report
 
 
-def _definition(handle: GXHandle, spec: ModelSpec, personal: set[str], *, require_label: bool) -> Any:
-    """The stored suite and validation definition for this spec, rebuilt only when the spec changed
-    (GX's `add_or_update` compares expectations pairwise and costs about a second)."""
+def _label_set(frame: pd.DataFrame, spec: ModelSpec) -> tuple[str, list[str]] | None:
+    """The label set a text model's labels are checked against; None for other models, whose label is
+    checked against its categories like any category column."""
+    if spec.task != "text_classification":
+        return None
+    labels = frame[spec.data.label] if spec.data.label in frame.columns else pd.Series(dtype=object)
+    return label_set(spec, labels)
+
+
+def _definition(
+    handle: GXHandle,
+    spec: ModelSpec,
+    personal: set[str],
+    *,
+    require_label: bool,
+    label_set: tuple[str, list[str]] | None,
+) -> Any:
+    """The stored suite and validation definition for this spec, rebuilt only when the spec (or the label
+    set chosen for its data) changed (GX's `add_or_update` compares expectations pairwise and costs about
+    a second)."""
     import great_expectations as gx
 
     name = spec.data.expectation_suite
-    fingerprint = (spec.name, spec.data.model_dump_json(), tuple(sorted(personal)), require_label)
+    fingerprint = (
+        spec.name,
+        spec.data.model_dump_json(),
+        spec.text.model_dump_json() if spec.text is not None else None,
+        tuple(sorted(personal)),
+        require_label,
+        label_set[0] if label_set is not None else None,
+    )
     known = _definitions.get(name)
     if known is not None and known[0] == fingerprint:
         return known[1]
@@ -109,7 +144,7 @@ def _definition(handle: GXHandle, spec: ModelSpec, personal: set[str], *, requir
     if known is not None:
         context.validation_definitions.delete(name)
         context.suites.delete(name)
-    suite = context.suites.add(build_suite(spec, personal, require_label=require_label))
+    suite = context.suites.add(build_suite(spec, personal, require_label=require_label, label_set=label_set))
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=name, data=handle.batch_definition, suite=suite)
     )
@@ -211,6 +246,24 @@ def _observed(value: Any) -> str | None:
     return str(value)
 
 
+def _observed_of(result: dict[str, Any]) -> str | None:
+    """What a check saw; for the share and label-set checks, which GX reports as row counts, in words."""
+    meta, res = _meta(result), result.get("result") or {}
+    if meta.get("cxops_check") == "language" and res.get("element_count") is not None:
+        known = int(res["element_count"]) - int(res.get("missing_count") or 0)
+        expected = known - int(res.get("unexpected_count") or 0)
+        kwargs = result["expectation_config"]["kwargs"]
+        share = f"{expected / known:.2%}" if known else "-"
+        return (
+            f"{share} of {known:,} messages with a known language are in {kwargs['value_set']} "
+            f"(needs {kwargs['mostly']:.0%})"
+        )
+    if meta.get("cxops_label_set"):
+        labels = result["expectation_config"]["kwargs"]["value_set"]
+        return f"not in the '{meta['cxops_label_set']}' label set ({len(labels)} labels)"
+    return _observed(res.get("observed_value"))
+
+
 def _failures(
     results: list[dict[str, Any]], *, rows: int, examples: dict[tuple[str, str | None], list[Any]]
 ) -> list[ExpectationFailure]:
@@ -229,7 +282,7 @@ def _failures(
                 column=meta.get("cxops_column"),
                 unexpected_count=count,
                 unexpected_percent=100.0 * count / rows if count is not None and rows else None,
-                observed=None if personal else _observed(res.get("observed_value")),
+                observed=None if personal else _observed_of(r),
                 examples=[] if personal else examples.get(_key(r), []),
                 personal=personal,
                 error=(WITHHELD if personal else error) if error else None,
