@@ -40,28 +40,36 @@ def serve(
 
 
 def predict(
-    model: str = typer.Argument(..., help="Model name (e.g. churn)."),
+    model: str = typer.Argument(..., help="Model name: churn, intent or sentiment."),
     customer_id: list[str] = typer.Option(
         None, "--customer-id", "-c", help="Customer id(s): features come from the Feast online store."
     ),
     features: str = typer.Option(
         None, "--features", "-f", help="Full feature vector(s) as JSON: an object or a list of objects."
     ),
+    text: list[str] = typer.Option(None, "--text", "-t", help="Message(s) to classify (intent, sentiment)."),
     version: int = typer.Option(None, "--version", "-v", help="Registered version. Default: the latest."),
 ) -> None:
-    """Predict for customers by id (online features) or for given feature vectors.
+    """Predict for customers by id (online features), for given feature vectors, or for messages.
 
     Examples: [bold]cxops predict churn -c 7590-VHVEG[/]  ·
-    [bold]cxops predict churn -f '{"tenure": 3, "Contract": "Month-to-month", ...}'[/]
+    [bold]cxops predict churn -f '{"tenure": 3, "Contract": "Month-to-month", ...}'[/]  ·
+    [bold]cxops predict intent -t "my internet has been down since this morning"[/]
     """
     from cxops.serving.predictor import ModelPredictor
 
-    if bool(customer_id) == bool(features):
+    if sum(map(bool, (customer_id, features, text))) != 1:
         raise InvalidInputError(
-            "give either --customer-id (one or more) or --features JSON, not both or neither"
+            "give one of --customer-id (one or more), --features JSON or --text (one or more messages)"
         )
     predictor = ModelPredictor.from_registry(model, get_settings(), version=version)
-    if customer_id:
+    if text:
+        if predictor.spec.text is None:
+            raise InvalidInputError(
+                f"model '{model}' does not read messages; use --customer-id or --features"
+            )
+        predictions = predictor.predict_rows([{predictor.spec.text.column: t} for t in text])
+    elif customer_id:
         predictions = predictor.predict_customers(list(customer_id))
     else:
         try:

@@ -246,7 +246,10 @@ def evaluate(
     training = json.loads((Path(model_dir) / _TRAINING_SUMMARY).read_text())
     paths = write_model_card(report, spec, Path(out_dir), training=training)
     summary = {
-        "metrics": {k: v for k, v in report.metrics.items() if isinstance(v, float) and math.isfinite(v)},
+        # Flags such as `beats_baseline` are kept as 1.0 / 0.0 beside the metrics.
+        "metrics": {
+            k: float(v) for k, v in report.metrics.items() if isinstance(v, float | bool) and math.isfinite(v)
+        },
         "passed": report.passed,
         "files": {"markdown": str(paths.markdown), "html": str(paths.html)},
     }
