@@ -101,21 +101,23 @@ def _show_triage(url: str, customer_id: str) -> None:
     from cxops.triage.client import TriageClient
 
     client = TriageClient(url)
-    table = Table("message", "intent", "sentiment", "churn", "queue", "priority", "human", "reasons")
     for text, customer, channel in DEMO_MESSAGES:
         result = client.triage(text, customer_id=customer and customer_id, channel=channel)
-        churn = f"{result.churn.probability:.2f}" if result.churn else "-"
-        table.add_row(
-            text[:48] + ("…" if len(text) > 48 else ""),
-            f"{result.intent.label} {result.intent.confidence:.2f}" if result.intent else "-",
-            f"{result.sentiment.label} {result.sentiment.confidence:.2f}" if result.sentiment else "-",
-            churn,
-            result.queue,
-            result.priority,
-            "yes" if result.escalate_to_human else "no",
-            "; ".join(result.reasons),
+        signals = [
+            f"intent {result.intent.label} {result.intent.confidence:.2f}" if result.intent else "intent -",
+            f"sentiment {result.sentiment.label} {result.sentiment.confidence:.2f}"
+            if result.sentiment
+            else "",
+            f"churn {result.churn.probability:.2f}" if result.churn else "",
+        ]
+        console.print(f"  [bold]{text!r}[/] ({channel}{', customer ' + customer_id if customer else ''})")
+        console.print(
+            f"    → queue [bold]{result.queue}[/], priority {result.priority}, "
+            f"{'[yellow]a person takes over[/]' if result.escalate_to_human else 'automatic routing'}; "
+            + ", ".join(s for s in signals if s)
         )
-    console.print(table)
+        for reason in result.reasons:
+            console.print(f"      - {reason}")
 
 
 def run_demo(
