@@ -148,9 +148,8 @@ def fit_fine_tuned(
     generator = torch.Generator().manual_seed(config["seed"])
 
     def embed(texts: list[str]) -> torch.Tensor:
-        features = {
-            k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in transformer.preprocess(texts).items()
-        }
+        inputs = transformer.preprocess(texts).items()
+        features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs}
         vectors = transformer(features)["sentence_embedding"]
         return torch.nn.functional.normalize(vectors, dim=1)
 
