@@ -20,3 +20,12 @@ customer = Entity(
         "team": TEAM,
     },
 )
+
+offer = Entity(
+    name="offer",
+    join_keys=["offer_id"],
+    value_type=ValueType.STRING,
+    description="An offer of the catalogue in policies/offers.yaml (service, option, contract, retention).",
+    owner=OWNER,
+    tags={"personal_data": "false", "owner": OWNER, "team": TEAM},
+)

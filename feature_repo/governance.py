@@ -12,7 +12,7 @@ from feast.types import FeastType
 
 OWNER = "retention-analytics@cxops.example"
 TEAM = "customer-retention"
-CATEGORIES = ("identifier", "demographic", "contract", "billing", "usage")
+CATEGORIES = ("identifier", "demographic", "contract", "billing", "usage", "consent")
 
 
 def field(name: str, dtype: FeastType, category: str, description: str = "") -> Field:

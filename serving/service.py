@@ -6,7 +6,9 @@ from source, pass `--arg model=churn [--arg model_tag=cxops-churn:<version>]`.
 
 Routes on one port: `POST /predict` (feature rows) and `POST /predict_customers` (customer ids), typed
 from the model's spec, plus the KServe V1 and Open Inference Protocol V2 routes
-(`cxops.serving.kserve_protocol`), BentoML's `/healthz`, `/livez`, `/readyz` and `/metrics`.
+(`cxops.serving.kserve_protocol`), BentoML's `/healthz`, `/livez`, `/readyz` and `/metrics`. A
+recommendation model answers `POST /v1/recommendations` and its V2 route instead
+(`cxops.serving.recommendation_app`); it asks the churn server at `CXOPS_RECOMMENDATION_CHURN_URL`.
 """
 
 import sys
@@ -26,15 +28,26 @@ from cxops.errors import CXOpsError  # noqa: E402
 from cxops.serving.artifact import read_served_spec  # noqa: E402
 from cxops.serving.kserve_protocol import PredictorSlot, create_kserve_app  # noqa: E402
 from cxops.serving.predictor import Prediction  # noqa: E402
-from cxops.serving.runtime import load_predictor, resolve_target  # noqa: E402
+from cxops.serving.recommendation_app import create_recommendation_app  # noqa: E402
+from cxops.serving.recommendation_sources import RecommendationServingSettings, RemoteChurn  # noqa: E402
+from cxops.serving.runtime import load_predictor, load_recommender, resolve_target  # noqa: E402
 from cxops.serving.schema import PredictionOut, feature_row_model  # noqa: E402
 
 TARGET = resolve_target()
 SPEC = read_served_spec(Path(bentoml.models.get(TARGET.model_tag).path))
+RANKING = SPEC.recommendation is not None
 FeatureRow = feature_row_model(SPEC)
 
 _slot = PredictorSlot()
-kserve_app = create_kserve_app(_slot, server_name=f"cxops-{SPEC.name}")
+if RANKING:
+    _serving = RecommendationServingSettings()
+    kserve_app = create_recommendation_app(
+        _slot,
+        churn=RemoteChurn(_serving.churn_url, _serving.churn_timeout_s) if _serving.churn_url else None,
+        server_name=f"cxops-{SPEC.name}",
+    )
+else:
+    kserve_app = create_kserve_app(_slot, server_name=f"cxops-{SPEC.name}")
 
 
 def _http_error(exc: CXOpsError) -> BentoMLException:
@@ -46,33 +59,51 @@ def _out(predictions: list[Prediction]) -> list[PredictionOut]:
     return [PredictionOut(**p.to_dict()) for p in predictions]
 
 
-@bentoml.service(
-    name=f"cxops-{SPEC.name}",
-    description=SPEC.description,
-    labels={"model": SPEC.name, "team": SPEC.team},
-    workers=1,
-    traffic={"timeout": 60},
-)
-@bentoml.asgi_app(kserve_app, path="/")
-class ModelService:
-    bento_model = bentoml.models.BentoModel(TARGET.model_tag)
+def _service(cls: type) -> type:
+    """The BentoML service of the model, with the KServe routes mounted on its port."""
+    return bentoml.service(
+        name=f"cxops-{SPEC.name}",
+        description=SPEC.description,
+        labels={"model": SPEC.name, "team": SPEC.team},
+        workers=1,
+        traffic={"timeout": 60},
+    )(bentoml.asgi_app(kserve_app, path="/")(cls))
 
-    def __init__(self) -> None:
-        self.predictor = load_predictor(Path(self.bento_model.path), Settings())
-        _slot.set(self.predictor)
 
-    @bentoml.api
-    def predict(self, rows: list[FeatureRow]) -> list[PredictionOut]:  # type: ignore[valid-type]
-        """Score full feature vectors (every model input per row)."""
-        try:
-            return _out(self.predictor.predict_rows([r.model_dump(by_alias=True) for r in rows]))
-        except CXOpsError as exc:
-            raise _http_error(exc) from exc
+if RANKING:
 
-    @bentoml.api
-    def predict_customers(self, customer_ids: list[str]) -> list[PredictionOut]:
-        """Score customers by id: their features come from the online feature store."""
-        try:
-            return _out(self.predictor.predict_customers(customer_ids))
-        except CXOpsError as exc:
-            raise _http_error(exc) from exc
+    @_service
+    class ModelService:
+        """A recommendation model: its routes are all in the mounted app (`/v1/recommendations`, V2)."""
+
+        bento_model = bentoml.models.BentoModel(TARGET.model_tag)
+
+        def __init__(self) -> None:
+            self.predictor = load_recommender(Path(self.bento_model.path), Settings())
+            _slot.set(self.predictor)
+
+else:
+
+    @_service
+    class ModelService:
+        bento_model = bentoml.models.BentoModel(TARGET.model_tag)
+
+        def __init__(self) -> None:
+            self.predictor = load_predictor(Path(self.bento_model.path), Settings())
+            _slot.set(self.predictor)
+
+        @bentoml.api
+        def predict(self, rows: list[FeatureRow]) -> list[PredictionOut]:  # type: ignore[valid-type]
+            """Score full feature vectors (every model input per row)."""
+            try:
+                return _out(self.predictor.predict_rows([r.model_dump(by_alias=True) for r in rows]))
+            except CXOpsError as exc:
+                raise _http_error(exc) from exc
+
+        @bentoml.api
+        def predict_customers(self, customer_ids: list[str]) -> list[PredictionOut]:
+            """Score customers by id: their features come from the online feature store."""
+            try:
+                return _out(self.predictor.predict_customers(customer_ids))
+            except CXOpsError as exc:
+                raise _http_error(exc) from exc

@@ -11,7 +11,7 @@ import warnings
 
 import typer
 
-from cxops.cli import models, pipeline, scoring, serving, triage
+from cxops.cli import models, pipeline, recommend, scoring, serving, triage
 from cxops.cli._output import err_console
 from cxops.errors import CXOpsError
 
@@ -30,6 +30,7 @@ app.add_typer(triage.app, name="triage")
 app.command("serve")(serving.serve)
 app.command("predict")(serving.predict)
 app.command("score")(scoring.score)
+app.command("recommend")(recommend.recommend)
 
 
 @app.command("demo")

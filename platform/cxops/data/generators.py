@@ -16,6 +16,7 @@ import pandas as pd
 
 from cxops.data._ids import customer_ids
 from cxops.data.messages import support_messages
+from cxops.data.offers import telco_offer_responses
 from cxops.errors import NotFoundError
 
 __all__ = ["GENERATORS", "generate", "telco_subscribers"]
@@ -147,6 +148,7 @@ def telco_subscribers(n: int = 5000, seed: int = 7, as_of: datetime | None = Non
 GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     "telco_subscribers": telco_subscribers,
     "support_messages": support_messages,
+    "telco_offer_responses": telco_offer_responses,
 }
 
 

@@ -9,6 +9,15 @@ from cxops.evaluation.bias import SegmentReport, TextSegmentReport, segment_repo
 from cxops.evaluation.metrics import binary_metrics, lift_at, reliability_bins
 from cxops.evaluation.model_card import BASELINE_WARNING, ModelCardFiles, write_model_card
 from cxops.evaluation.multiclass import multiclass_metrics
+from cxops.evaluation.ranking import (
+    RANKING_BASELINE_WARNING,
+    CooccurrenceBaseline,
+    PopularityBaseline,
+    RankingReport,
+    evaluate_ranking,
+    ranking_metrics,
+    write_ranking_card,
+)
 from cxops.evaluation.report import (
     EvaluationReport,
     TextEvaluationReport,
@@ -20,8 +29,12 @@ from cxops.evaluation.report import (
 __all__ = [
     "BASELINE_NAME",
     "BASELINE_WARNING",
+    "RANKING_BASELINE_WARNING",
+    "CooccurrenceBaseline",
     "EvaluationReport",
     "ModelCardFiles",
+    "PopularityBaseline",
+    "RankingReport",
     "SegmentReport",
     "TextEvaluationReport",
     "TextSegmentReport",
@@ -29,11 +42,14 @@ __all__ = [
     "binary_metrics",
     "check_thresholds",
     "evaluate",
+    "evaluate_ranking",
     "lift_at",
     "multiclass_metrics",
+    "ranking_metrics",
     "reliability_bins",
     "segment_report",
     "text_segment_report",
     "tfidf_baseline",
     "write_model_card",
+    "write_ranking_card",
 ]

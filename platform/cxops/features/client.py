@@ -97,42 +97,67 @@ class FeatureStoreClient:
     # -- offline ------------------------------------------------------------------------------------
 
     def write_offline(self, spec: ModelSpec, features: pd.DataFrame) -> dict[str, int]:
-        """Store feature rows (keyed by join key + timestamp) in each view's parquet source.
+        """Store customer feature rows (keyed by join key + timestamp) in each customer view's parquet source.
 
         Rows replace stored rows with the same (customer_pid, event_timestamp), so re-ingesting the same
         data is idempotent. Columns that are not features of a view (label, raw demographics used only
-        for bias reports) are never stored. Returns the number of rows each view's source then holds.
+        for bias reports) are never stored. Item views (a ranking model's offers) are written with
+        `write_view`. Returns the number of rows each view's source then holds.
         """
         model = self.definitions(spec)
         join_key, timestamp = spec.features.join_key, spec.data.timestamp
-        needed = [join_key, timestamp, *(f.name for v in model.views for f in v.features)]
+        views = model.views_keyed_by(join_key)
+        needed = [join_key, timestamp, *(f.name for v in views for f in v.features)]
         missing = [c for c in dict.fromkeys(needed) if c not in features.columns]
         if missing:
             raise InvalidInputError(
                 f"model '{spec.name}': feature rows lack columns {missing}; derive them "
                 f"with models/{spec.name}/model.py and pseudonymise the entity key first"
             )
+        sizes = {view.name: self._write(view, features, join_key, timestamp) for view in views}
+        log.info("model '%s': wrote %d feature row(s) to %s", spec.name, len(features), ", ".join(sizes))
+        return sizes
+
+    def write_view(self, view_name: str, rows: pd.DataFrame, timestamp: str = ENTITY_TIMESTAMP) -> int:
+        """Store rows of any view of the repository (its join key, `timestamp` and its features) and
+        register the view and its entity; returns the number of rows its source then holds."""
+        definitions = load_definitions(self.settings.feature_repo_dir)
+        view = definitions.feature_views.get(view_name)
+        if view is None:
+            raise NotFoundError(
+                f"the feature repository {definitions.repo_dir} defines no feature view '{view_name}'; "
+                f"known: {', '.join(sorted(definitions.feature_views))}"
+            )
+        join_key = view.entity_columns[0].name
+        needed = [join_key, timestamp, *(f.name for f in view.features)]
+        missing = [c for c in needed if c not in rows.columns]
+        if missing:
+            raise InvalidInputError(f"rows for feature view '{view_name}' lack columns {missing}")
+        size = self._write(view, rows, join_key, timestamp)
+        entities = [definitions.entities[name] for name in view.entities]
+        self.store.apply([*entities, view])
+        if self.config.registry.registry_type == "sql":
+            self.store.refresh_registry()
+        return size
+
+    def _write(self, view: FeatureView, features: pd.DataFrame, join_key: str, timestamp: str) -> int:
         for column in (join_key, timestamp):
             empty = int(features[column].isna().sum())
             if empty:
-                raise InvalidInputError(f"model '{spec.name}': {empty} feature row(s) have no '{column}'")
+                raise InvalidInputError(f"feature view '{view.name}': {empty} row(s) have no '{column}'")
         stamps = utc_timestamps(features[timestamp])
-        sizes = {}
-        for view in model.views:
-            source_ts = view.batch_source.timestamp_field
-            kinds: dict[str, Kind] = {f.name: kind_of_feast_type(f.name, f.dtype) for f in view.features}
-            rows = features[[join_key, *kinds]].assign(**{source_ts: stamps})[[join_key, source_ts, *kinds]]
-            rows = typed(rows, {join_key: "string", **kinds})
-            rows = rows.drop_duplicates(subset=[join_key, source_ts], keep="last")
-            sizes[view.name] = merge_rows(
-                self.source_path(view),
-                rows,
-                join_key=join_key,
-                timestamp=source_ts,
-                kinds={join_key: "string", **kinds},
-            )
-        log.info("model '%s': wrote %d feature row(s) to %s", spec.name, len(features), ", ".join(sizes))
-        return sizes
+        source_ts = view.batch_source.timestamp_field
+        kinds: dict[str, Kind] = {f.name: kind_of_feast_type(f.name, f.dtype) for f in view.features}
+        rows = features[[join_key, *kinds]].assign(**{source_ts: stamps})[[join_key, source_ts, *kinds]]
+        rows = typed(rows, {join_key: "string", **kinds})
+        rows = rows.drop_duplicates(subset=[join_key, source_ts], keep="last")
+        return merge_rows(
+            self.source_path(view),
+            rows,
+            join_key=join_key,
+            timestamp=source_ts,
+            kinds={join_key: "string", **kinds},
+        )
 
     # -- online -------------------------------------------------------------------------------------
 
@@ -205,6 +230,37 @@ class FeatureStoreClient:
         unknown = list(dict.fromkeys(frame.loc[unknown_rows, join_key]))
         return frame, unknown
 
+    def online_pairs(self, spec: ModelSpec, customer_pid: str, item_ids: list[str]) -> pd.DataFrame:
+        """A ranking model's inputs for one customer against each item, in `item_ids` order.
+
+        Columns: both join keys, then the spec's inputs. The customer is unknown when every customer
+        feature is missing (check with `customer_known`).
+        """
+        features = spec.features
+        item_key = features.item_join_key
+        served = features.served_names
+        kinds = {c.name: kind_of_column(c) for c in features.inputs}
+        if not item_ids:
+            return typed(pd.DataFrame({features.join_key: [], **{n: [] for n in features.names}}), kinds)
+        values = self.store.get_online_features(
+            features=self._service(spec),
+            entity_rows=[{features.join_key: str(customer_pid), item_key: str(i)} for i in item_ids],
+        ).to_dict()
+        frame = pd.DataFrame(
+            {features.join_key: [str(customer_pid)] * len(item_ids), item_key: list(item_ids)}
+            | {n: values[n] for n in served}
+        )
+        return typed(frame[[features.join_key, *features.names]], kinds)
+
+    def online_view(self, view_name: str, join_key: str, keys: list[str]) -> pd.DataFrame:
+        """The newest online row of a view for each key (request order); missing values where none."""
+        view = self.store.get_feature_view(view_name)
+        names = [f.name for f in view.features]
+        values = self.store.get_online_features(
+            features=[f"{view_name}:{n}" for n in names], entity_rows=[{join_key: str(k)} for k in keys]
+        ).to_dict()
+        return pd.DataFrame({join_key: [str(k) for k in keys], **{n: values[n] for n in names}})
+
     # -- training -----------------------------------------------------------------------------------
 
     def training_frame(self, spec: ModelSpec, entity_df: pd.DataFrame) -> pd.DataFrame:
@@ -215,24 +271,27 @@ class FeatureStoreClient:
         bias segments) kept; rows without features get missing values. Columns named like an input are
         replaced by the feature store's point-in-time values.
         """
-        join_key, timestamp = spec.features.join_key, spec.data.timestamp
-        missing = [c for c in (join_key, timestamp) if c not in entity_df.columns]
+        timestamp = spec.data.timestamp
+        keys_needed = [*spec.features.join_keys, timestamp]
+        missing = [c for c in keys_needed if c not in entity_df.columns]
         if missing:
             raise InvalidInputError(
                 f"model '{spec.name}': the entity frame lacks columns {missing}; "
-                f"it needs '{join_key}' and '{timestamp}' (plus any columns to keep)"
+                f"it needs {keys_needed} (plus any columns to keep)"
             )
-        for column in (join_key, timestamp):
+        for column in keys_needed:
             empty = int(entity_df[column].isna().sum())
             if empty:
                 raise InvalidInputError(f"model '{spec.name}': {empty} entity row(s) have no '{column}'")
-        names = spec.features.names
+        names = spec.features.served_names
+        join_keys = spec.features.join_keys
         kinds = {c.name: kind_of_column(c) for c in spec.features.inputs}
         frame = entity_df.drop(columns=[n for n in names if n in entity_df.columns])
         frame[timestamp] = utc_timestamps(frame[timestamp])
-        frame[join_key] = frame[join_key].astype(str)
+        for key in join_keys:
+            frame[key] = frame[key].astype(str)
         # Only distinct keys go to Feast: it collapses duplicates, drops rows and reorders anyway.
-        keys = frame[[join_key, timestamp]].drop_duplicates().rename(columns={timestamp: ENTITY_TIMESTAMP})
+        keys = frame[[*join_keys, timestamp]].drop_duplicates().rename(columns={timestamp: ENTITY_TIMESTAMP})
         if keys.empty:
             return typed(frame.assign(**{n: None for n in names}), kinds)
         service = self._service(spec)
@@ -245,10 +304,11 @@ class FeatureStoreClient:
                 f"feast project '{self.project}': point-in-time retrieval for model "
                 f"'{spec.name}' failed: {exc}"
             ) from exc
-        found = found.rename(columns={ENTITY_TIMESTAMP: timestamp})[[join_key, timestamp, *names]]
+        found = found.rename(columns={ENTITY_TIMESTAMP: timestamp})[[*join_keys, timestamp, *names]]
         found[timestamp] = utc_timestamps(found[timestamp])
-        found[join_key] = found[join_key].astype(str)
-        out = frame.merge(found, on=[join_key, timestamp], how="left", validate="many_to_one")
+        for key in join_keys:
+            found[key] = found[key].astype(str)
+        out = frame.merge(found, on=[*join_keys, timestamp], how="left", validate="many_to_one")
         out.index = entity_df.index
         return typed(out, kinds)
 

@@ -44,10 +44,22 @@ class ModelFeatures:
     entity: Entity
     views: list[FeatureView]
     service: FeatureService
+    item_entity: Entity | None = None
+    """The entity a ranking model scores against the customer (the offer), when it has one."""
 
     @property
     def objects(self) -> list[Entity | FeatureView | FeatureService]:
-        return [self.entity, *self.views, self.service]
+        entities = [self.entity] + ([self.item_entity] if self.item_entity is not None else [])
+        return [*entities, *self.views, self.service]
+
+    def join_key_of(self, view: FeatureView) -> str:
+        """The join key a view is keyed by: the item entity's for item views, else the customer's."""
+        if self.item_entity is not None and self.item_entity.name in view.entities:
+            return self.item_entity.join_key
+        return self.entity.join_key
+
+    def views_keyed_by(self, join_key: str) -> list[FeatureView]:
+        return [v for v in self.views if self.join_key_of(v) == join_key]
 
 
 def _module_name(repo_dir: Path, path: Path) -> str:
@@ -135,15 +147,24 @@ def for_spec(spec: ModelSpec, definitions: Definitions) -> ModelFeatures:
             f"model '{spec.name}': entity '{entity.name}' joins on '{entity.join_key}' but the spec says "
             f"'{features.join_key}'; make features.join_key and the entity's join_keys agree"
         )
+    item_entity = None
+    if features.item_entity is not None:
+        item_entity = _pick(definitions.entities, features.item_entity, "entity", spec, where)
+        if item_entity.join_key != features.item_join_key:
+            raise FeatureDefinitionError(
+                f"model '{spec.name}': entity '{item_entity.name}' joins on '{item_entity.join_key}' but the "
+                f"spec says '{features.item_join_key}'; make features.item_join_key and the entity agree"
+            )
     views = [
         _pick(definitions.feature_views, name, "feature view", spec, where) for name in features.feature_views
     ]
     service = _pick(definitions.feature_services, features.feature_service, "feature service", spec, where)
 
     problems = []
+    keyed_by = [entity.name] + ([item_entity.name] if item_entity is not None else [])
     for view in views:
-        if entity.name not in view.entities:
-            problems.append(f"feature view '{view.name}' is not keyed by entity '{entity.name}'")
+        if not any(name in view.entities for name in keyed_by):
+            problems.append(f"feature view '{view.name}' is not keyed by entity {' or '.join(keyed_by)}")
     served_views = [p.name for p in service.feature_view_projections]
     if sorted(served_views) != sorted(features.feature_views):
         problems.append(
@@ -151,7 +172,8 @@ def for_spec(spec: ModelSpec, definitions: Definitions) -> ModelFeatures:
             f"the spec names {features.feature_views}"
         )
     served = service_fields(service)
-    expected = {c.name: str(feast_type(c)) for c in features.inputs}
+    # The item's own id is an input taken from the request (the pair being scored), not a served feature.
+    expected = {c.name: str(feast_type(c)) for c in features.inputs if c.name in features.served_names}
     missing = [n for n in expected if n not in served]
     extra = [n for n in served if n not in expected]
     mistyped = [
@@ -168,4 +190,4 @@ def for_spec(spec: ModelSpec, definitions: Definitions) -> ModelFeatures:
             f"model '{spec.name}': the feature repository {where} disagrees with "
             f"models/{spec.name}/spec.yaml (features): {'; '.join(problems)}"
         )
-    return ModelFeatures(entity=entity, views=views, service=service)
+    return ModelFeatures(entity=entity, views=views, service=service, item_entity=item_entity)

@@ -19,6 +19,7 @@ from cxops.config import Settings
 from cxops.data.generators import generate
 from cxops.data.loaders import coerce, read_table
 from cxops.data.snapshot import snapshot
+from cxops.errors import InvalidInputError
 from cxops.lifecycle._lineage import code_version
 from cxops.specs import ModelSpec, load_model_code, load_spec
 
@@ -58,7 +59,7 @@ def ingest(
         # A file without event timestamps is stamped with its modification time, so the same file always
         # gives the same snapshot version.
         observed_at = datetime.fromtimestamp(path.stat().st_mtime, UTC) if path.exists() else None
-        frame = coerce(read_table(path), spec, observed_at=observed_at)
+        frame = coerce(_prepare_real(read_table(path), spec, settings), spec, observed_at=observed_at)
         source = str(path.resolve())
     else:
         frame = coerce(generate(spec.data.generator, n=rows, seed=seed), spec)
@@ -75,6 +76,17 @@ def ingest(
         "rows": snap.rows,
         "source": source,
     }
+
+
+def _prepare_real(frame: pd.DataFrame, spec: ModelSpec, settings: Settings) -> pd.DataFrame:
+    """A recommendation model turns a file of holdings (the IBM Telco file) into offer responses with its
+    own code (leave-one-out); a file that already holds responses is kept as it is."""
+    if spec.recommendation is None:
+        return frame
+    from cxops.recommendation.policy import load_offer_policy
+
+    policy = load_offer_policy(settings, settings.root / spec.recommendation.policy)
+    return load_model_code(spec.name, settings).prepare_real(frame, policy)
 
 
 @_step
@@ -124,6 +136,10 @@ def build_features(model: str, dataset_path: str, entities_path: str, settings: 
     raw = pd.read_parquet(dataset_path)
     if spec.text is not None:
         return _text_features(spec, raw, entities_path, settings)
+    if spec.recommendation is not None:
+        from cxops.lifecycle._recommendation import build_recommendation_features
+
+        return build_recommendation_features(spec, raw, entities_path, settings)
     private = pseudonymise_frame(raw, spec, settings.pseudonym_key_bytes())
     features = load_model_code(model, settings).derive_features(private)
     keys = [spec.features.join_key, spec.data.timestamp]
@@ -202,6 +218,12 @@ def train(
 
     if spec.text is not None:
         result = train_text(spec, train_frame, settings, progress=progress)
+    elif spec.recommendation is not None:
+        from cxops.recommendation.policy import load_offer_policy
+        from cxops.training import train_ranker
+
+        policy = load_offer_policy(settings, settings.root / spec.recommendation.policy)
+        result = train_ranker(spec, train_frame, settings, offer_ids=policy.offer_ids, progress=progress)
     else:
         result = train_on_ray(spec, train_frame, settings, progress=progress)
     result.save(Path(model_dir))
@@ -215,8 +237,18 @@ def train(
 
 
 def _split_test(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified (train, test) split; a class too rare to appear on both sides stays in training."""
+    """Stratified (train, test) split; a class too rare to appear on both sides stays in training. A
+    ranking model's split is by customer: each customer's offers are all on one side."""
     from sklearn.model_selection import train_test_split
+
+    if spec.recommendation is not None:
+        from cxops.training.ranker import split_by_customer
+
+        frame = frame.reset_index(drop=True)
+        train_idx, test_idx = split_by_customer(
+            frame[spec.features.join_key], spec.evaluation.test_fraction, spec.trainer.seed + 1
+        )
+        return frame.iloc[train_idx], frame.iloc[test_idx]
 
     labels = frame[spec.data.label]
     rare = labels.map(labels.value_counts()) < 2
@@ -241,6 +273,8 @@ def evaluate(
 
     spec = load_spec(model, settings)
     classifier = load_classifier(Path(model_dir))
+    if spec.recommendation is not None:
+        return _evaluate_ranking(spec, classifier, test_path, train_path, out_dir, model_dir, settings)
     train_frame = pd.read_parquet(train_path) if train_path and spec.text is not None else None
     report = run_evaluation(classifier, pd.read_parquet(test_path), spec, train_frame=train_frame)
     training = json.loads((Path(model_dir) / _TRAINING_SUMMARY).read_text())
@@ -249,6 +283,46 @@ def evaluate(
         # Flags such as `beats_baseline` are kept as 1.0 / 0.0 beside the metrics.
         "metrics": {
             k: float(v) for k, v in report.metrics.items() if isinstance(v, float | bool) and math.isfinite(v)
+        },
+        "passed": report.passed,
+        "files": {"markdown": str(paths.markdown), "html": str(paths.html)},
+    }
+    (Path(out_dir) / _EVALUATION_SUMMARY).write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _evaluate_ranking(
+    spec: ModelSpec,
+    ranker: Any,
+    test_path: str,
+    train_path: str,
+    out_dir: str,
+    model_dir: str,
+    settings: Settings,
+) -> dict[str, Any]:
+    """A ranking model against the popularity and co-occurrence baselines on held-out customers."""
+    from cxops.evaluation import evaluate_ranking, write_ranking_card
+    from cxops.recommendation.policy import load_offer_policy
+
+    assert spec.recommendation is not None
+    if not train_path:
+        raise InvalidInputError(f"model '{spec.name}': the ranking evaluation needs the training split")
+    policy = load_offer_policy(settings, settings.root / spec.recommendation.policy)
+    report = evaluate_ranking(ranker, pd.read_parquet(test_path), pd.read_parquet(train_path), spec, policy)
+    training = json.loads((Path(model_dir) / _TRAINING_SUMMARY).read_text())
+    paths = write_ranking_card(report, spec, Path(out_dir), training)
+    print(
+        f"[evaluate] HR@{report.k} {report.metrics['hit_rate_at_k']:.3f} (popularity "
+        f"{report.metrics['popularity_hit_rate_at_k']:.3f}, co-occurrence "
+        f"{report.metrics['cooccurrence_hit_rate_at_k']:.3f}); NDCG@{report.k} "
+        f"{report.metrics['ndcg_at_k']:.3f}",
+        flush=True,
+    )
+    summary = {
+        "metrics": {
+            k: float(v)
+            for k, v in report.metrics.items()
+            if isinstance(v, float | int | bool) and math.isfinite(float(v))
         },
         "passed": report.passed,
         "files": {"markdown": str(paths.markdown), "html": str(paths.html)},
@@ -318,7 +392,7 @@ def register(
 
 def _params(spec: ModelSpec) -> dict[str, Any]:
     params: dict[str, Any] = dict(spec.trainer.params)
-    if spec.trainer.kind == "xgboost":
+    if spec.trainer.kind in ("xgboost", "xgboost_ranker"):
         params |= {
             "num_boost_round": spec.trainer.num_boost_round,
             "early_stopping_rounds": spec.trainer.early_stopping_rounds,

@@ -3,6 +3,7 @@
     classifier/    the trained classifier (`TabularClassifier` or `TextClassifier` artifact)
     spec.yaml      the model spec, as validated when the model was packaged
     serving.json   model name and registry version
+    offers.yaml    the offer policy a recommendation model was packaged with (recommendation models only)
 
 It is the content of the BentoML model (`save_bento_model`), so a bento always serves a model with the
 schema it was trained on, whatever the checkout's spec says later.
@@ -21,11 +22,12 @@ from cxops.errors import ConflictError, NotFoundError
 from cxops.modeling import Classifier, load_classifier
 from cxops.specs import ModelSpec
 
-__all__ = ["ServedModel", "read_served_model", "read_served_spec", "write_served_model"]
+__all__ = ["ServedModel", "read_served_model", "read_served_policy", "read_served_spec", "write_served_model"]
 
 _CLASSIFIER_DIR = "classifier"
 _SPEC_FILE = "spec.yaml"
 _INFO_FILE = "serving.json"
+_POLICY_FILE = "offers.yaml"
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,12 @@ class ServedModel:
 
 
 def write_served_model(
-    directory: Path, spec: ModelSpec, classifier_dir: Path, registry_version: int | str
+    directory: Path,
+    spec: ModelSpec,
+    classifier_dir: Path,
+    registry_version: int | str,
+    *,
+    policy_path: Path | None = None,
 ) -> Path:
     """Copy a trained classifier (checked by loading it) and its spec into `directory`."""
     directory = Path(directory)
@@ -45,6 +52,9 @@ def write_served_model(
         raise ConflictError(f"{classifier_dir} holds a model of '{classifier.model_name}', not '{spec.name}'")
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copytree(classifier_dir, directory / _CLASSIFIER_DIR, dirs_exist_ok=True)
+    if spec.recommendation is not None and policy_path is not None:
+        # The rules are served as they were when the model was evaluated: a policy change is a new package.
+        shutil.copyfile(policy_path, directory / _POLICY_FILE)
     (directory / _SPEC_FILE).write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     (directory / _INFO_FILE).write_text(
         json.dumps({"model_name": spec.name, "registry_version": str(registry_version)}, indent=2)
@@ -73,3 +83,11 @@ def read_served_model(directory: Path) -> ServedModel:
     info = json.loads((directory / _INFO_FILE).read_text())
     classifier = load_classifier(directory / _CLASSIFIER_DIR)
     return ServedModel(spec=spec, classifier=classifier, registry_version=str(info["registry_version"]))
+
+
+def read_served_policy(directory: Path) -> Path:
+    """The offer policy file packed with a recommendation model."""
+    path = _check(directory) / _POLICY_FILE
+    if not path.is_file():
+        raise NotFoundError(f"{directory} holds no offer policy ({_POLICY_FILE}); package the model again")
+    return path

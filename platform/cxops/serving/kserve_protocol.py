@@ -39,7 +39,14 @@ from cxops.serving._tensors import (
 from cxops.serving._validation import InputValidationError
 from cxops.serving.predictor import ModelPredictor, Prediction
 
-__all__ = ["CUSTOMER_ID", "ModelNotReadyError", "PredictorSlot", "create_kserve_app", "error_response"]
+__all__ = [
+    "CUSTOMER_ID",
+    "ModelNotReadyError",
+    "PredictorSlot",
+    "create_kserve_app",
+    "error_response",
+    "install_error_handlers",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -222,17 +229,8 @@ def _v2_outputs(
     return [tensors[name] for name in names]
 
 
-def create_kserve_app(
-    predictor: ModelPredictor | PredictorSlot | None = None, *, server_name: str = "cxops"
-) -> FastAPI:
-    """A FastAPI app with the KServe V1 and V2 routes for one predictor (set now, or later on the slot)."""
-    slot = predictor if isinstance(predictor, PredictorSlot) else PredictorSlot(predictor)
-    app = FastAPI(
-        title=f"{server_name} KServe data plane",
-        version=cxops.__version__,
-        description="KServe V1 and Open Inference Protocol (V2) routes.",
-    )
-    app.state.predictor_slot = slot
+def install_error_handlers(app: FastAPI) -> None:
+    """KServe-style JSON errors (`{"error": ...}`) with the status each CXOps error knows."""
 
     @app.exception_handler(CXOpsError)
     async def _cxops_error(_: Request, exc: CXOpsError) -> JSONResponse:
@@ -253,6 +251,21 @@ def create_kserve_app(
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+
+def create_kserve_app(
+    predictor: ModelPredictor | PredictorSlot | None = None, *, server_name: str = "cxops"
+) -> FastAPI:
+    """A FastAPI app with the KServe V1 and V2 routes for one predictor (set now, or later on the slot)."""
+    slot = predictor if isinstance(predictor, PredictorSlot) else PredictorSlot(predictor)
+    app = FastAPI(
+        title=f"{server_name} KServe data plane",
+        version=cxops.__version__,
+        description="KServe V1 and Open Inference Protocol (V2) routes.",
+    )
+    app.state.predictor_slot = slot
+
+    install_error_handlers(app)
 
     # -- V1 -----------------------------------------------------------------------------------------
 

@@ -109,7 +109,8 @@ def save_bento_model(
         "owner": spec.owner.email,
     }
     with bentoml.models.create(bento_model_name(spec.name), labels=labels, metadata=metadata) as model:
-        write_served_model(Path(model.path), spec, Path(classifier_dir), registry_version)
+        policy = settings.root / spec.recommendation.policy if spec.recommendation is not None else None
+        write_served_model(Path(model.path), spec, Path(classifier_dir), registry_version, policy_path=policy)
     return str(model.tag)
 
 

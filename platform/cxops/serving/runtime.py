@@ -24,6 +24,7 @@ __all__ = [
     "ServingTarget",
     "bento_model_name",
     "load_predictor",
+    "load_recommender",
     "resolve_target",
 ]
 
@@ -81,4 +82,27 @@ def load_predictor(
         model_version=served.registry_version,
         features=features,
         pseudonymise=keyed_pseudonymiser(settings.pseudonym_key_bytes),
+    )
+
+
+def load_recommender(model_dir: Path, settings: Settings, *, customers=None):
+    """The recommender of a served recommendation model: its ranker, the policy packed with it, and
+    Feast online (unless `customers` is given) for features and consent records."""
+    from cxops.modeling import OfferRanker
+    from cxops.recommendation.policy import load_offer_policy
+    from cxops.recommendation.recommender import Recommender
+    from cxops.serving.artifact import read_served_policy
+    from cxops.serving.recommendation_sources import FeastCustomers
+
+    served = read_served_model(model_dir)
+    if not isinstance(served.classifier, OfferRanker):
+        raise CXOpsError(f"{model_dir} does not hold a ranking model; serve it with load_predictor")
+    policy = load_offer_policy(settings, read_served_policy(model_dir))
+    return Recommender(
+        served.spec,
+        served.classifier,
+        policy,
+        customers if customers is not None else FeastCustomers(served.spec, settings),
+        keyed_pseudonymiser(settings.pseudonym_key_bytes),
+        model_version=served.registry_version,
     )

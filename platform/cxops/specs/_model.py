@@ -14,6 +14,7 @@ __all__ = [
     "ModelSpec",
     "Owner",
     "PrivacySpec",
+    "RecommendationSpec",
     "ScalingSpec",
     "ServingSpec",
     "TextSpec",
@@ -94,10 +95,29 @@ class FeatureSpec(_Strict):
     feature_service: str
     feature_views: list[str]
     inputs: list[Column]
+    item_entity: str | None = None
+    """A second entity a ranking model scores against the customer (the offer), with its join key.
+    An input named like the join key is the item's id itself, taken from the request, not from Feast."""
+    item_join_key: str | None = None
+
+    @model_validator(mode="after")
+    def _item_entity_with_key(self) -> FeatureSpec:
+        if (self.item_entity is None) != (self.item_join_key is None):
+            raise ValueError("features: 'item_entity' and 'item_join_key' go together")
+        return self
 
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.inputs]
+
+    @property
+    def join_keys(self) -> list[str]:
+        return [self.join_key] + ([self.item_join_key] if self.item_join_key else [])
+
+    @property
+    def served_names(self) -> list[str]:
+        """The inputs the feature service serves (every input but the item's own id)."""
+        return [n for n in self.names if n not in self.join_keys]
 
 
 class TextSpec(_Strict):
@@ -116,6 +136,19 @@ class TextSpec(_Strict):
     """Mask emails, phone numbers, IBANs and card numbers before training, scoring and logging."""
 
 
+class RecommendationSpec(_Strict):
+    """A ranking model's catalogue and serving rules: the offer policy, the item key, the default cut-off."""
+
+    policy: str = "policies/offers.yaml"
+    """Path of the offer policy (catalogue, eligibility, consent, retention) relative to the project root."""
+    item_key: str = "offer_id"
+    """The raw column naming the offer of each response row."""
+    k: int = Field(3, ge=1, le=20)
+    """The cut-off of the evaluation's ranking metrics (HR@k, NDCG@k, MAP@k)."""
+    churn_model: str = "churn"
+    """The model whose score decides who is at risk (retention offers first)."""
+
+
 class ScalingSpec(_Strict):
     num_workers: int = Field(1, ge=0)
     use_gpu: bool = False
@@ -124,10 +157,11 @@ class ScalingSpec(_Strict):
 
 
 class TrainerSpec(_Strict):
-    """`xgboost` for tabular models; `text_head` for a linear head on sentence embeddings (frozen
-    encoder on CPU, fine-tuned end to end on GPU workers when `fine_tune_encoder` is set)."""
+    """`xgboost` for tabular models; `xgboost_ranker` for learning to rank (LambdaMART, one query per
+    customer); `text_head` for a head on sentence embeddings (frozen encoder on CPU, fine-tuned end to end
+    on GPU workers when `fine_tune_encoder` is set)."""
 
-    kind: Literal["xgboost", "text_head"]
+    kind: Literal["xgboost", "xgboost_ranker", "text_head"]
     params: dict[str, float | int | str] = {}
     num_boost_round: int = Field(500, ge=1)
     early_stopping_rounds: int = Field(50, ge=1)
@@ -170,12 +204,14 @@ class ModelSpec(_Strict):
     purpose: str
     intended_use: str
     out_of_scope_use: str
-    task: Literal["binary_classification", "text_classification"]
+    task: Literal["binary_classification", "text_classification", "recommendation"]
     data: DataSpec
     features: FeatureSpec | None = None
     """Feast features of a tabular model."""
     text: TextSpec | None = None
     """The text input of a text model."""
+    recommendation: RecommendationSpec | None = None
+    """The catalogue and rules of a recommendation model."""
     trainer: TrainerSpec
     evaluation: EvaluationSpec
     serving: ServingSpec = ServingSpec()
@@ -191,7 +227,28 @@ class ModelSpec(_Strict):
         if missing:
             raise ValueError(f"model '{self.name}': bias segments {missing} are not raw data columns")
         label = self.data.column(self.data.label)
-        if self.task == "binary_classification":
+        if (self.task == "recommendation") != (self.recommendation is not None):
+            raise ValueError(
+                f"model '{self.name}': a 'recommendation' section goes with, and only with, "
+                "task 'recommendation'"
+            )
+        if self.task == "recommendation":
+            features = self.features
+            if features is None or features.item_join_key is None or self.trainer.kind != "xgboost_ranker":
+                raise ValueError(
+                    f"model '{self.name}': a recommendation model needs 'features' with an item entity "
+                    "and trainer kind 'xgboost_ranker'"
+                )
+            if self.recommendation.item_key not in raw:
+                raise ValueError(
+                    f"model '{self.name}': item key '{self.recommendation.item_key}' is not a raw column"
+                )
+            if len(label.categories or []) != 2 or self.data.positive_label not in (label.categories or []):
+                raise ValueError(
+                    f"model '{self.name}': the response label '{label.name}' needs two categories, one "
+                    f"of them positive_label ({self.data.positive_label!r})"
+                )
+        elif self.task == "binary_classification":
             if self.features is None or self.text is not None or self.trainer.kind != "xgboost":
                 raise ValueError(
                     f"model '{self.name}': a binary_classification model needs 'features' (no 'text') "

@@ -1,9 +1,11 @@
 """Training on Ray Train (GPU workers when the cluster has them) or in-process: XGBoost for tabular
-models, a head over sentence embeddings (or a fine-tuned encoder, on GPUs) for text models.
+models, LambdaMART for ranking models, a head over sentence embeddings (or a fine-tuned encoder, on
+GPUs) for text models.
 
 Ray is imported only when a Ray backend is used, so importing this package stays cheap.
 """
 
+from cxops.training.ranker import RankingResult, train_ranker
 from cxops.training.ray_runtime import RayRuntime, ensure_ray, resolve_scaling, shutdown_ray
 from cxops.training.text_trainer import TextTrainingResult, train_text
 from cxops.training.threshold import choose_threshold, fbeta_at
@@ -19,6 +21,7 @@ from cxops.training.trainer import (
 __all__ = [
     "Backend",
     "RayRuntime",
+    "RankingResult",
     "RayUsage",
     "TextTrainingResult",
     "TrainingResult",
@@ -30,5 +33,6 @@ __all__ = [
     "shutdown_ray",
     "split_train_validation",
     "train",
+    "train_ranker",
     "train_text",
 ]

@@ -261,7 +261,11 @@ def _fit_on_ray(
     *,
     progress: Callable[[str], Any],
     storage_path: str | Path | None,
+    loop: Callable[[dict[str, Any]], None] = train_loop_per_worker,
+    split_train: bool = True,
 ) -> tuple[xgb.Booster, dict, RayUsage, dict[str, float]]:
+    """Fit with `loop` on Ray Train workers. `split_train=False` hands every worker the whole training
+    set (the ranking loop keeps whole queries per worker itself)."""
     from cxops.training.ray_runtime import ensure_ray, resolve_scaling
 
     ray_started = time.perf_counter()
@@ -293,7 +297,7 @@ def _fit_on_ray(
     fit_started = time.perf_counter()
     try:
         trainer = XGBoostTrainer(
-            train_loop_per_worker,
+            loop,
             train_loop_config=config,
             scaling_config=scaling,
             datasets={
@@ -303,7 +307,7 @@ def _fit_on_ray(
             # Every worker evaluates the whole validation set (XGBoost all-reduces the metric, so copies do
             # not change it); splitting only what must be split spares a coordinator actor per dataset.
             dataset_config=ray.train.DataConfig(
-                datasets_to_split=["train"] if scaling.num_workers > 1 else []
+                datasets_to_split=["train"] if scaling.num_workers > 1 and split_train else []
             ),
             run_config=ray.train.RunConfig(
                 name=f"{spec.name}-{uuid.uuid4().hex[:8]}", storage_path=str(storage)
