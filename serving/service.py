@@ -40,12 +40,7 @@ FeatureRow = feature_row_model(SPEC)
 
 _slot = PredictorSlot()
 if RANKING:
-    _serving = RecommendationServingSettings()
-    kserve_app = create_recommendation_app(
-        _slot,
-        churn=RemoteChurn(_serving.churn_url, _serving.churn_timeout_s) if _serving.churn_url else None,
-        server_name=f"cxops-{SPEC.name}",
-    )
+    kserve_app = create_recommendation_app(_slot, server_name=f"cxops-{SPEC.name}")
 else:
     kserve_app = create_kserve_app(_slot, server_name=f"cxops-{SPEC.name}")
 
@@ -79,7 +74,9 @@ if RANKING:
         bento_model = bentoml.models.BentoModel(TARGET.model_tag)
 
         def __init__(self) -> None:
-            self.predictor = load_recommender(Path(self.bento_model.path), Settings())
+            serving = RecommendationServingSettings()
+            churn = RemoteChurn(serving.churn_url, serving.churn_timeout_s) if serving.churn_url else None
+            self.predictor = load_recommender(Path(self.bento_model.path), Settings(), churn=churn)
             _slot.set(self.predictor)
 
 else:

@@ -1,5 +1,6 @@
-"""`make demo`: the lifecycle of churn, intent and sentiment end to end on the embedded defaults, then
-the triage service that application teams call, with visible progress."""
+"""`make demo`: the lifecycle of churn, intent, sentiment and next-best-offer recommendation end to end on
+the embedded defaults, then the triage and recommendation endpoints that application teams call, with
+visible progress."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ __all__ = ["run_demo"]
 
 MODEL = "churn"
 TEXT_MODELS = ("intent", "sentiment")
+OFFERS = "recommendation"
 DEMO_MESSAGES = (
     ("I want to cancel my contract, your service has been down for three days!!", "4312-ABCDE", "chat"),
     ("Hi, could you tell me when my new SIM card will be delivered? Thanks", None, "email"),
@@ -120,6 +122,49 @@ def _show_triage(url: str, customer_id: str) -> None:
             console.print(f"      - {reason}")
 
 
+def _show_recommendations(url: str, churn_url: str, raw_offers: pd.DataFrame) -> None:
+    """Offers for a customer at risk, one who is not, one who objected to profiling; then bad requests."""
+    import httpx
+
+    def post(payload: dict) -> httpx.Response:
+        return httpx.post(f"{url}/v1/recommendations", json=payload, timeout=30)
+
+    consent, objection = raw_offers["marketing_consent"], raw_offers["profiling_opt_out"]
+    pool = raw_offers.loc[(consent == "Yes") & (objection == "No"), "customerID"].drop_duplicates().head(40)
+    shown = []
+    if len(pool):
+        churn = dict(zip(pool, asyncio.run(_score_v2(churn_url, pool.tolist()))["probability"], strict=True))
+        shown = [(max(pool, key=churn.__getitem__), "agent"), (min(pool, key=churn.__getitem__), "app")]
+        shown += [(c, "app") for c in raw_offers.loc[objection == "Yes", "customerID"].head(1)]
+    else:
+        console.print(
+            "  the data holds no consent records, so every request is refused until one is recorded"
+        )
+    for customer, channel in shown:
+        body = post({"customer_id": customer, "k": 3, "channel": channel}).json()
+        risk = body["churn_probability"]
+        console.print(
+            f"  [bold]{customer}[/] ({channel}; churn {'?' if risk is None else f'{risk:.2f}'}; "
+            f"{'personalised' if body['personalised'] else '[yellow]not personalised[/]'})"
+        )
+        for offer in body["offers"]:
+            price = f"{offer['monthly_price']:+.2f}/month"
+            console.print(
+                f"    {offer['rank']}. {offer['name']} ({offer['kind']}, {price}): {offer['reasons'][0]}",
+                markup=False,
+            )
+        for reason in body["reasons"]:
+            console.print(f"      - {reason}", markup=False)
+    cases = [("no consent record", raw_offers.loc[consent.isna(), "customerID"].head(1).tolist())]
+    cases += [("unknown customer", ["0000-NOBODY"])]
+    for what, customers in cases:
+        if customers:
+            answer = post({"customer_id": customers[0]})
+            console.print(f"  {what}: HTTP {answer.status_code} {answer.json().get('error', answer.text)}")
+    answer = post({"customer_id": "0000-NOBODY", "k": 50})
+    console.print(f"  k out of range: HTTP {answer.status_code} {answer.json().get('error', answer.text)}")
+
+
 def run_demo(
     data_path: str = "", rows: int = 5000, messages: int = 3000, settings: Settings | None = None
 ) -> None:
@@ -132,11 +177,18 @@ def run_demo(
     started = time.monotonic()
     source = data_path or f"{rows} generated subscribers"
     results = {}
-    step(f"1/6 training pipeline for '{MODEL}' on {source} (kfp.local; every step's log follows)")
+    step(f"1/7 training pipeline for '{MODEL}' on {source} (kfp.local; every step's log follows)")
     results[MODEL] = run_pipeline(MODEL, settings, data_path=data_path, rows=rows)
     for number, model in enumerate(TEXT_MODELS, start=2):
-        step(f"{number}/6 training pipeline for '{model}' on {messages} generated support messages (EN/FR)")
+        step(f"{number}/7 training pipeline for '{model}' on {messages} generated support messages (EN/FR)")
         results[model] = run_pipeline(model, settings, rows=messages)
+    offers_source = (
+        f"{data_path} (holdings, one hidden per customer)"
+        if data_path
+        else f"the offers made to {rows} subscribers"
+    )
+    step(f"4/7 training pipeline for '{OFFERS}' on {offers_source}")
+    results[OFFERS] = run_pipeline(OFFERS, settings, data_path=data_path, rows=rows)
     for model, result in results.items():
         record = result["record"]
         console.print(
@@ -147,13 +199,16 @@ def run_demo(
     with Registry.from_settings(settings) as registry:
         dataset = registry.get_dataset(MODEL, record.lineage["dataset_version"])
         validation = registry.get_validation(record.lineage["validation_id"])
+        offers_dataset = registry.get_dataset(OFFERS, results[OFFERS]["record"].lineage["dataset_version"])
     raw = pd.read_parquet(dataset.uri)
 
-    step("4/6 serving the three bentos with `bentoml serve`")
+    step("5/7 serving the four bentos with `bentoml serve`")
     with contextlib.ExitStack() as stack:
         urls = {}
         for model, result in results.items():
-            server = stack.enter_context(start_server(result["bento"], port=0, settings=settings))
+            # The recommendation server asks the churn server who is at risk (retention offers first).
+            env = {"CXOPS_RECOMMENDATION_CHURN_URL": urls[MODEL]} if model == OFFERS else None
+            server = stack.enter_context(start_server(result["bento"], port=0, settings=settings, env=env))
             urls[model] = server.url
             console.print(f"  {model} ready at {server.url}")
         console.print(
@@ -170,14 +225,19 @@ def run_demo(
         _show_bad_requests(urls[MODEL], row)
 
         step(
-            "5/6 triage: POST /v1/triage asks intent, sentiment and churn, then applies policies/triage.yaml"
+            "6/7 triage: POST /v1/triage asks intent, sentiment and churn, then applies policies/triage.yaml"
         )
         triage_url = stack.enter_context(_triage_service(urls, settings)).url
         console.print(f"  triage ready at {triage_url} (OpenAPI at {triage_url}/docs)")
         _show_triage(triage_url, customers[0])
         _show_bad_triage_requests(triage_url)
 
-    step("6/6 batch scoring: subscribers for the CRM, and a backlog of tickets")
+        console.print(
+            "  next-best offers: POST /v1/recommendations (policies/offers.yaml; churn from its server)"
+        )
+        _show_recommendations(urls[OFFERS], urls[MODEL], pd.read_parquet(offers_dataset.uri))
+
+    step("7/7 batch scoring: subscribers for the CRM, and a backlog of tickets")
     batch_in = settings.subdir("demo") / "customers_to_score.csv"
     raw.drop(columns=["Churn", "event_timestamp"]).head(1000).to_csv(batch_in, index=False)
     scores = score_file(MODEL, batch_in, settings.subdir("demo") / "churn_scores.csv", settings)
@@ -205,6 +265,7 @@ def run_demo(
         ("Feast store", str(settings.feast_dir)),
         ("batch scores", f"{scores.output}, {tickets_out}"),
         ("serve a model", "cxops serve intent"),
+        ("recommend offers", "cxops recommend <customer id> -k 3"),
         ("triage service", "cxops triage serve --help"),
     ]
     console.print(f"\n[bold green]CXOps demo finished in {elapsed:.0f} s[/]")

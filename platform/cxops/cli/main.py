@@ -36,15 +36,16 @@ app.command("recommend")(recommend.recommend)
 @app.command("demo")
 def demo(
     data: str = typer.Option(
-        "", help="Train on this raw file (CSV/parquet) instead of generated subscribers."
+        "",
+        help="Train churn and offers on this raw subscriber file (CSV/parquet) instead of generated data.",
     ),
     rows: int = typer.Option(5000, help="How many subscribers to generate when no --data is given."),
     messages: int = typer.Option(
         3000, help="How many support messages to generate for intent and sentiment."
     ),
 ) -> None:
-    """Run the whole lifecycle locally for churn, intent and sentiment (data → validation → features →
-    Ray → registry → bento → serving), then the triage service and batch scoring."""
+    """Run the whole lifecycle locally for churn, intent, sentiment and offers (data → validation →
+    features → Ray → registry → bento → serving), then triage, recommendations and batch scoring."""
     from cxops.demo import run_demo
 
     run_demo(data_path=data, rows=rows, messages=messages)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import typer
@@ -47,11 +46,8 @@ def recommend(
         load_offer_policy(settings, settings.root / spec.recommendation.policy),
         FeastCustomers(spec, settings),
         keyed_pseudonymiser(settings.pseudonym_key_bytes),
+        churn=RemoteChurn(churn_url) if churn_url else None,
         model_version=str(record.version),
     )
-    customer_id, k, channel = recommender.check_request(customer_id, k, channel)
-    probability, note = None, "no churn server given (--churn-url)"
-    if churn_url:
-        probability, note = asyncio.run(RemoteChurn(churn_url).probability(customer_id))
-    answer = recommender.recommend(customer_id, k, channel, churn_probability=probability, churn_note=note)
+    answer = recommender.recommend(customer_id, k, channel)
     console.print_json(json.dumps(answer.to_dict()))

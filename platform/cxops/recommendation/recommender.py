@@ -4,15 +4,15 @@
     -> personalised scores (the ranker), or the popularity ranking for a customer who objected to
        profiling -> retention offers first -> the top k, each with its reasons.
 
-The caller supplies the customer's online features and consent record (Feast) and, when it has it, the
-churn probability (the churn model's server); this module holds the rules alone, so they are tested
-case by case without servers.
+The caller supplies where the customer's online features and consent record come from (Feast) and,
+when it has one, how to ask for the churn probability (the churn model's server); this module holds the
+rules alone, so they are tested case by case without servers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -20,12 +20,13 @@ import pandas as pd
 
 from cxops.errors import InvalidInputError, NotFoundError
 from cxops.modeling import OfferRanker
-from cxops.recommendation.candidates import with_offer_features
+from cxops.recommendation.candidates import OFFER_FEATURES, with_offer_features
 from cxops.recommendation.errors import ConsentRecordMissingError
 from cxops.recommendation.policy import OfferPolicy
 from cxops.specs import ModelSpec
 
 __all__ = [
+    "ChurnLookup",
     "ConsentRecord",
     "CustomerSource",
     "RecommendedOffer",
@@ -38,6 +39,10 @@ __all__ = [
 class ConsentRecord:
     marketing_consent: bool
     profiling_opt_out: bool
+
+
+ChurnLookup = Callable[[str], tuple[float | None, str | None]]
+"""Customer id -> (churn probability, None), or (None, why it is unknown)."""
 
 
 class CustomerSource(Protocol):
@@ -77,12 +82,9 @@ class Recommendations:
     model_name: str
     model_version: str
     eligible_offers: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("extra")
-        return out
+        return asdict(self)
 
 
 class Recommender:
@@ -94,6 +96,7 @@ class Recommender:
         customers: CustomerSource,
         pseudonymise: Callable[[str], str],
         *,
+        churn: ChurnLookup | None = None,
         model_version: str = "unregistered",
     ) -> None:
         assert spec.recommendation is not None
@@ -102,6 +105,7 @@ class Recommender:
         self.policy = policy
         self.customers = customers
         self.pseudonymise = pseudonymise
+        self.churn = churn
         self.model_version = model_version
 
     @property
@@ -128,16 +132,10 @@ class Recommender:
         return customer_id.strip(), k, channel
 
     def recommend(
-        self,
-        customer_id: str,
-        k: int | None = None,
-        channel: str | None = None,
-        *,
-        churn_probability: float | None = None,
-        churn_note: str | None = None,
+        self, customer_id: str, k: int | None = None, channel: str | None = None
     ) -> Recommendations:
-        """Ranked offers for a customer. `churn_probability` None means the churn risk is unknown (then
-        no retention offer is made); `churn_note` says why, for the reasons."""
+        """Ranked offers for a customer, with the reasons. The churn model is asked only for customers who
+        consented to marketing and did not object to profiling (a churn score is profiling too)."""
         customer_id, k, channel = self.check_request(customer_id, k, channel)
         pid = self.pseudonymise(customer_id)
         offer_ids = self.policy.offer_ids
@@ -158,7 +156,6 @@ class Recommender:
             customer_id=customer_id,
             channel=channel,
             k=k,
-            churn_probability=churn_probability,
             policy_version=self.policy.version,
             model_name=self.name,
             model_version=self.model_version,
@@ -166,18 +163,25 @@ class Recommender:
         if not consent.marketing_consent:
             return Recommendations(
                 **answer,
+                churn_probability=None,
                 personalised=False,
                 offers=[],
                 reasons=["no consent to marketing: nothing is offered (GDPR art. 6(1)(a))"],
             )
         reasons: list[str] = []
+        if consent.profiling_opt_out:
+            churn_probability, churn_note = None, "not assessed: the customer objected to profiling"
+        elif self.churn is not None:
+            churn_probability, churn_note = self.churn(customer_id)
+        else:
+            churn_probability, churn_note = None, "no churn model configured"
         profile = pairs.iloc[[0]]
         allowed = self.policy.eligible(
             profile, None if churn_probability is None else np.array([churn_probability])
         ).iloc[0]
         threshold = self.policy.retention.churn_at_least
         if churn_probability is None:
-            reasons.append(f"churn risk unknown ({churn_note or 'no churn model'}): no retention offers")
+            reasons.append(f"churn risk unknown ({churn_note}): no retention offers")
         elif churn_probability >= threshold:
             reasons.append(
                 f"churn risk {churn_probability:.2f} >= {threshold:.2f}: retention offers are ranked first"
@@ -203,6 +207,7 @@ class Recommender:
             reasons.append("no offer in the catalogue is open to this customer")
         return Recommendations(
             **answer,
+            churn_probability=churn_probability,
             personalised=personalised,
             offers=offers,
             reasons=reasons,
@@ -211,7 +216,7 @@ class Recommender:
 
     @property
     def _offer_feature_names(self) -> set[str]:
-        return {"offer_kind", "offer_monthly_price", self.spec.recommendation.item_key}
+        return {*OFFER_FEATURES, self.spec.recommendation.item_key}
 
     def _popularity(self) -> list[str]:
         known = [o for o in self.ranker.popularity if o in self.policy.by_id]

@@ -25,7 +25,6 @@ from cxops.errors import InvalidInputError
 from cxops.recommendation.recommender import Recommendations, Recommender
 from cxops.serving._tensors import INFERENCE_HEADER, parse_infer_request, tensor_values
 from cxops.serving.kserve_protocol import PredictorSlot, install_error_handlers
-from cxops.serving.recommendation_sources import RemoteChurn
 
 __all__ = ["RecommendationRequest", "create_recommendation_app"]
 
@@ -65,10 +64,7 @@ class RecommendationsOut(BaseModel):
 
 
 def create_recommendation_app(
-    recommender: Recommender | PredictorSlot | None = None,
-    *,
-    churn: RemoteChurn | None = None,
-    server_name: str = "cxops-recommendation",
+    recommender: Recommender | PredictorSlot | None = None, *, server_name: str = "cxops-recommendation"
 ) -> FastAPI:
     slot = recommender if isinstance(recommender, PredictorSlot) else PredictorSlot(recommender)
     app = FastAPI(
@@ -80,17 +76,10 @@ def create_recommendation_app(
         ),
     )
     app.state.predictor_slot = slot
-    app.state.churn = churn
     install_error_handlers(app)
 
     async def _recommend(served: Recommender, customer_id: Any, k: Any, channel: Any) -> Recommendations:
-        customer_id, k, channel = served.check_request(customer_id, k, channel)
-        probability, note = (None, "no churn model configured")
-        if app.state.churn is not None:
-            probability, note = await app.state.churn.probability(customer_id)
-        return await run_in_threadpool(
-            served.recommend, customer_id, k, channel, churn_probability=probability, churn_note=note
-        )
+        return await run_in_threadpool(served.recommend, customer_id, k, channel)
 
     @app.post("/v1/recommendations", response_model=RecommendationsOut)
     async def recommendations(body: RecommendationRequest) -> dict[str, Any]:

@@ -3,6 +3,7 @@ churn model's server (risk)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -62,6 +63,10 @@ class RemoteChurn:
 
         self.endpoint = ModelEndpoint.for_customers("churn", url, model_name)
         self.timeout_s = timeout_s
+
+    def __call__(self, customer_id: str) -> tuple[float | None, str | None]:
+        """The lookup, from synchronous code (the recommender runs in a worker thread)."""
+        return asyncio.run(self.probability(customer_id))
 
     async def probability(self, customer_id: str) -> tuple[float | None, str | None]:
         import httpx

@@ -73,6 +73,9 @@ def load_predictor(
     """
     served = read_served_model(model_dir)
     if served.spec.text is not None:  # text models score messages; they never look customers up
+        # Load the sentence encoder now, so that a server that says it is ready answers promptly (the
+        # first request would otherwise pay several seconds of model loading).
+        served.classifier.predict_texts(["warm-up"])
         return ModelPredictor(served.spec, served.classifier, model_version=served.registry_version)
     if features is None:
         features = feast_feature_source(settings)
@@ -85,9 +88,10 @@ def load_predictor(
     )
 
 
-def load_recommender(model_dir: Path, settings: Settings, *, customers=None):
-    """The recommender of a served recommendation model: its ranker, the policy packed with it, and
-    Feast online (unless `customers` is given) for features and consent records."""
+def load_recommender(model_dir: Path, settings: Settings, *, customers=None, churn=None):
+    """The recommender of a served recommendation model: its ranker, the policy packed with it, Feast
+    online (unless `customers` is given) for features and consent records, and `churn` (a lookup such as
+    `RemoteChurn`) for the churn risk."""
     from cxops.modeling import OfferRanker
     from cxops.recommendation.policy import load_offer_policy
     from cxops.recommendation.recommender import Recommender
@@ -104,5 +108,6 @@ def load_recommender(model_dir: Path, settings: Settings, *, customers=None):
         policy,
         customers if customers is not None else FeastCustomers(served.spec, settings),
         keyed_pseudonymiser(settings.pseudonym_key_bytes),
+        churn=churn,
         model_version=served.registry_version,
     )

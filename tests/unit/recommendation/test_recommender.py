@@ -71,10 +71,22 @@ def ranker(spec: ModelSpec, policy: OfferPolicy, features: pd.DataFrame):
     ).classifier
 
 
-def _recommender(spec, ranker, policy, features, consent) -> Recommender:
+def _recommender(spec, ranker, policy, features, consent, churn=None) -> Recommender:
     return Recommender(
-        spec, ranker, policy, MemoryCustomers(spec, features, consent), lambda cid: f"pid-{cid}"
+        spec, ranker, policy, MemoryCustomers(spec, features, consent), lambda cid: f"pid-{cid}", churn=churn
     )
+
+
+class ChurnCalls:
+    """A churn lookup that answers a fixed probability and remembers whom it was asked about."""
+
+    def __init__(self, probability: float | None, why: str | None = None) -> None:
+        self.answer = (probability, why)
+        self.asked: list[str] = []
+
+    def __call__(self, customer_id: str) -> tuple[float | None, str | None]:
+        self.asked.append(customer_id)
+        return self.answer
 
 
 def _customer(features: pd.DataFrame, **conditions: str) -> str:
@@ -88,8 +100,9 @@ def test_personalised_offers_are_eligible_ranked_and_explained(spec, ranker, pol
     customer = _customer(
         features, Partner="Yes", PhoneService="Yes", MultipleLines="No", InternetService="DSL"
     )
-    rec = _recommender(spec, ranker, policy, features, {f"pid-{customer}": ConsentRecord(True, False)})
-    answer = rec.recommend(customer, k=3, channel="app", churn_probability=0.1)
+    consent = {f"pid-{customer}": ConsentRecord(True, False)}
+    rec = _recommender(spec, ranker, policy, features, consent, churn=ChurnCalls(0.1))
+    answer = rec.recommend(customer, k=3, channel="app")
     assert answer.personalised and len(answer.offers) == 3
     assert [o.rank for o in answer.offers] == [1, 2, 3]
     assert answer.offers[0].offer_id == "extra_line"  # the learned pattern comes first
@@ -105,22 +118,31 @@ def test_personalised_offers_are_eligible_ranked_and_explained(spec, ranker, pol
 
 def test_customers_at_risk_get_retention_offers_first(spec, ranker, policy, features) -> None:
     customer = _customer(features, InternetService="Fiber optic")
-    rec = _recommender(spec, ranker, policy, features, {f"pid-{customer}": ConsentRecord(True, False)})
-    answer = rec.recommend(customer, k=4, churn_probability=0.8)
+    consent = {f"pid-{customer}": ConsentRecord(True, False)}
+    answer = _recommender(spec, ranker, policy, features, consent, churn=ChurnCalls(0.8)).recommend(
+        customer, k=4
+    )
     kinds = [o.kind for o in answer.offers]
     assert kinds[:2] == ["retention", "retention"] and "retention" not in kinds[2:]
-    assert any("churn risk 0.80" in r for r in answer.reasons)
-    unknown = rec.recommend(customer, k=4, churn_probability=None, churn_note="churn model unreachable")
+    assert answer.churn_probability == 0.8 and any("churn risk 0.80" in r for r in answer.reasons)
+    down = ChurnCalls(None, "churn model unreachable")
+    unknown = _recommender(spec, ranker, policy, features, consent, churn=down).recommend(customer, k=4)
     assert all(o.kind != "retention" for o in unknown.offers)
     assert any("unreachable" in r for r in unknown.reasons)
+    without = _recommender(spec, ranker, policy, features, consent).recommend(customer, k=4)
+    assert any("no churn model configured" in r for r in without.reasons)
 
 
 def test_objection_to_profiling_gives_the_popularity_ranking(spec, ranker, policy, features) -> None:
     customer = _customer(features, Partner="Yes", PhoneService="Yes", MultipleLines="No")
-    rec = _recommender(spec, ranker, policy, features, {f"pid-{customer}": ConsentRecord(True, True)})
+    churn = ChurnCalls(0.9)
+    rec = _recommender(spec, ranker, policy, features, {f"pid-{customer}": ConsentRecord(True, True)}, churn)
     answer = rec.recommend(customer, k=5)
     assert not answer.personalised
     assert any("art. 21" in r for r in answer.reasons)
+    # A churn score is profiling too: the churn model is not asked, so no retention offer either.
+    assert churn.asked == [] and answer.churn_probability is None
+    assert all(o.kind != "retention" for o in answer.offers)
     offered = [o.offer_id for o in answer.offers]
     popularity = [o for o in ranker.popularity if o in offered]
     assert offered == popularity
@@ -129,9 +151,13 @@ def test_objection_to_profiling_gives_the_popularity_ranking(spec, ranker, polic
 
 def test_no_marketing_consent_means_no_offers(spec, ranker, policy, features) -> None:
     customer = features["customerID"].iloc[0]
-    rec = _recommender(spec, ranker, policy, features, {f"pid-{customer}": ConsentRecord(False, False)})
+    churn = ChurnCalls(0.9)
+    rec = _recommender(
+        spec, ranker, policy, features, {f"pid-{customer}": ConsentRecord(False, False)}, churn
+    )
     answer = rec.recommend(customer)
     assert answer.offers == [] and any("consent to marketing" in r for r in answer.reasons)
+    assert churn.asked == []
 
 
 def test_missing_consent_record_and_unknown_customer_are_errors(spec, ranker, policy, features) -> None:
