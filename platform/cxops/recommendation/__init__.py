@@ -1,22 +1,15 @@
-"""Next-best offers: the offer policy (catalogue, eligibility, consent, retention), candidate pairs, and
-the rules that turn a ranker's scores into an answer."""
+"""Next-best offers: the offer policy (catalogue, eligibility, consent, retention), candidate pairs
+(`cxops.recommendation.candidates`), and the rules that turn a ranker's scores into an answer
+(`cxops.recommendation.recommender`, which loads the model libraries: import it where it is used)."""
 
-from cxops.recommendation.candidates import candidate_pairs, with_offer_features
 from cxops.recommendation.errors import ConsentRecordMissingError, OfferPolicyError, RecommendationError
 from cxops.recommendation.policy import Offer, OfferPolicy, load_offer_policy
-from cxops.recommendation.recommender import ConsentRecord, Recommendations, RecommendedOffer, Recommender
 
 __all__ = [
-    "ConsentRecord",
     "ConsentRecordMissingError",
     "Offer",
     "OfferPolicy",
     "OfferPolicyError",
     "RecommendationError",
-    "Recommendations",
-    "RecommendedOffer",
-    "Recommender",
-    "candidate_pairs",
     "load_offer_policy",
-    "with_offer_features",
 ]
