@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +62,7 @@ class ThresholdCheck:
         }
 
 
-class _Checked:
+class _Checked(ABC):
     """What every report says about the spec's release thresholds."""
 
     checks: list[ThresholdCheck]
@@ -75,8 +76,9 @@ class _Checked:
     def failed_checks(self) -> list[ThresholdCheck]:
         return [c for c in self.checks if not c.passed]
 
+    @abstractmethod
     def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The report as JSON-ready data (each report kind says what it holds)."""
 
     def write_json(self, path: Path) -> Path:
         path = Path(path)

@@ -17,7 +17,16 @@ import xgboost as xgb
 from cxops.modeling.tabular import encode_inputs
 from cxops.specs import Column
 
-__all__ = ["LABEL", "ROW", "fit_booster", "plain_frame", "train_loop_per_worker"]
+__all__ = [
+    "LABEL",
+    "ROW",
+    "boost",
+    "fit_booster",
+    "plain_frame",
+    "report_fit",
+    "train_loop_per_worker",
+    "worker_config",
+]
 
 LABEL = "__label__"
 ROW = "__row__"
@@ -49,7 +58,14 @@ def fit_booster(train: pd.DataFrame, valid: pd.DataFrame, config: dict[str, Any]
     """Boost with early stopping on `valid`; the booster is cut back to its best iteration."""
     inputs = [Column(**c) for c in config["inputs"]]
     started = time.perf_counter()
-    dtrain, dvalid = _dmatrix(train, inputs), _dmatrix(valid, inputs)
+    return boost(_dmatrix(train, inputs), _dmatrix(valid, inputs), config, started)
+
+
+def boost(
+    dtrain: xgb.DMatrix, dvalid: xgb.DMatrix, config: dict[str, Any], started: float
+) -> tuple[xgb.Booster, dict]:
+    """`xgb.train` with early stopping on `dvalid`, cut back to the best iteration, and what it did
+    (`fit_seconds` counts from `started`). Shared by the classifier and the ranker."""
     params = dict(config["params"])
     params.setdefault("tree_method", "hist")
     params["device"] = config.get("device", "cpu")
@@ -83,8 +99,18 @@ def fit_booster(train: pd.DataFrame, valid: pd.DataFrame, config: dict[str, Any]
     return booster, info
 
 
-def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """Ray Train worker: read this worker's shards, fit, report once at the end with the checkpoint.
+def worker_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The fit config on a Ray Train worker: its device (a GPU when it holds one) and thread count."""
+    import ray
+
+    config = dict(config)
+    config["device"] = "cuda" if ray.get_gpu_ids() else "cpu"
+    config["params"] = {**config["params"], "nthread": max(1, int(config.get("cpus_per_worker", 1)))}
+    return config
+
+
+def report_fit(booster: xgb.Booster, info: dict[str, Any], config: dict[str, Any]) -> None:
+    """Report once per worker; rank 0 attaches the booster as the checkpoint.
 
     Reporting once (not per boosting round) matters: each `ray.train.report` is a barrier that waits
     on the controller's poll.
@@ -92,20 +118,24 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import tempfile
     from pathlib import Path
 
-    import ray
     import ray.train
 
-    train = ray.train.get_dataset_shard("train").materialize().to_pandas()
-    valid = ray.train.get_dataset_shard("validation").materialize().to_pandas()
-    config = dict(config)
-    config["device"] = "cuda" if ray.get_gpu_ids() else "cpu"
-    config["params"] = {**config["params"], "nthread": max(1, int(config.get("cpus_per_worker", 1)))}
-    booster, info = fit_booster(train, valid, config)
     rank = ray.train.get_context().get_world_rank()
-    info["worker_rank"] = rank
+    info = {**info, "worker_rank": rank}
     if rank == 0:
         with tempfile.TemporaryDirectory() as tmp:
             booster.save_model(Path(tmp, config["checkpoint_file"]).as_posix())
             ray.train.report(info, checkpoint=ray.train.Checkpoint.from_directory(tmp))
     else:
         ray.train.report(info)
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Ray Train worker: read this worker's shards, fit, report once at the end with the checkpoint."""
+    import ray.train
+
+    train = ray.train.get_dataset_shard("train").materialize().to_pandas()
+    valid = ray.train.get_dataset_shard("validation").materialize().to_pandas()
+    config = worker_config(config)
+    booster, info = fit_booster(train, valid, config)
+    report_fit(booster, info, config)

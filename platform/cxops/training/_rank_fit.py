@@ -17,7 +17,7 @@ import xgboost as xgb
 
 from cxops.modeling.tabular import encode_inputs
 from cxops.specs import Column
-from cxops.training._fit import LABEL, ROW
+from cxops.training._fit import LABEL, ROW, boost, report_fit, worker_config
 
 __all__ = ["QID", "fit_ranker", "rank_loop_per_worker", "worker_queries"]
 
@@ -43,62 +43,20 @@ def fit_ranker(train: pd.DataFrame, valid: pd.DataFrame, config: dict[str, Any])
     """LambdaMART with early stopping on `valid`'s ranking metric; cut back to the best iteration."""
     inputs = [Column(**c) for c in config["inputs"]]
     started = time.perf_counter()
-    dtrain, dvalid = _dmatrix(train, inputs), _dmatrix(valid, inputs)
-    params = dict(config["params"])
-    params.setdefault("tree_method", "hist")
-    params["device"] = config.get("device", "cpu")
-    evals_log: dict = {}
-    stopper = xgb.callback.EarlyStopping(
-        rounds=int(config["early_stopping_rounds"]), save_best=True, data_name="validation"
-    )
-    booster = xgb.train(
-        params,
-        dtrain,
-        num_boost_round=int(config["num_boost_round"]),
-        evals=[(dvalid, "validation")],
-        evals_result=evals_log,
-        callbacks=[stopper],
-        verbose_eval=False,
-    )
-    metric = next(iter(evals_log["validation"]))
-    curve = evals_log["validation"][metric]
-    best = booster.attr("best_iteration")
-    best_iteration = int(best) if best is not None else len(curve) - 1
-    info = {
-        "best_iteration": best_iteration,
-        "best_score": float(curve[best_iteration]),
-        "stopping_metric": metric,
-        "rounds_run": len(curve),
-        "device": params["device"],
-        "train_rows": int(dtrain.num_row()),
-        "validation_rows": int(dvalid.num_row()),
-        "train_queries": int(train[QID].nunique()),
-        "validation_queries": int(valid[QID].nunique()),
-        "fit_seconds": time.perf_counter() - started,
-    }
+    booster, info = boost(_dmatrix(train, inputs), _dmatrix(valid, inputs), config, started)
+    info["train_queries"] = int(train[QID].nunique())
+    info["validation_queries"] = int(valid[QID].nunique())
     return booster, info
 
 
 def rank_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train worker: keep this worker's queries, fit (XGBoost all-reduces across workers), report once."""
-    import tempfile
-    from pathlib import Path
-
-    import ray
     import ray.train
 
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     train = worker_queries(ray.train.get_dataset_shard("train").materialize().to_pandas(), rank, world)
     valid = ray.train.get_dataset_shard("validation").materialize().to_pandas()
-    config = dict(config)
-    config["device"] = "cuda" if ray.get_gpu_ids() else "cpu"
-    config["params"] = {**config["params"], "nthread": max(1, int(config.get("cpus_per_worker", 1)))}
+    config = worker_config(config)
     booster, info = fit_ranker(train, valid, config)
-    info["worker_rank"] = rank
-    if rank == 0:
-        with tempfile.TemporaryDirectory() as tmp:
-            booster.save_model(Path(tmp, config["checkpoint_file"]).as_posix())
-            ray.train.report(info, checkpoint=ray.train.Checkpoint.from_directory(tmp))
-    else:
-        ray.train.report(info)
+    report_fit(booster, info, config)
