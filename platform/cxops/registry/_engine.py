@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import sqlite3
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +33,24 @@ def _is_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or "mode=memory" in str(url)
 
 
+def _enable_wal(cursor: Any, attempts: int = 100) -> None:
+    """Switch a file database to WAL, waiting out other connections.
+
+    The switch needs an exclusive lock, and SQLite answers "database is locked" at once, without its busy
+    handler, while another process holds the fresh file open; the mode persists, so it is set once per file.
+    """
+    for attempt in range(attempts):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() in ("wal", "memory"):
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 + random.random() * 0.1)
+
+
 def create_engine(url: str | URL, **kwargs: Any) -> Engine:
     parsed = make_url(normalise_url(url))
     if parsed.get_backend_name() != "sqlite":
@@ -49,7 +70,7 @@ def create_engine(url: str | URL, **kwargs: Any) -> Engine:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
         finally:
             cursor.close()
