@@ -11,7 +11,7 @@ import warnings
 
 import typer
 
-from cxops.cli import models, pipeline, recommend, scoring, serving, triage
+from cxops.cli import dpia, models, pipeline, recommend, scoring, serving, triage
 from cxops.cli._output import err_console
 from cxops.errors import CXOpsError
 
@@ -27,6 +27,7 @@ app = typer.Typer(
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(models.app, name="models")
 app.add_typer(triage.app, name="triage")
+app.add_typer(dpia.app, name="dpia")
 app.command("serve")(serving.serve)
 app.command("predict")(serving.predict)
 app.command("score")(scoring.score)

@@ -8,11 +8,17 @@ import json
 import typer
 from rich.table import Table
 
-from cxops.cli._output import console
+from cxops.cli._governance import governance, print_gates
+from cxops.cli._output import console, err_console
 from cxops.config import get_settings
 
 app = typer.Typer(
-    help="List registered models and inspect a version (metrics, lineage, artifacts).", no_args_is_help=True
+    help="List registered models, inspect a version, and move versions through stages "
+    "(candidate → staging → production → archived) past the gates of policies/promotion.yaml.\n\n"
+    'Example: cxops models promote churn 7 --to staging --reason "beats v6 offline"; then a '
+    "compliance user runs cxops models approve churn 7 --to production; then "
+    'cxops models promote churn 7 --to production --reason "...".',
+    no_args_is_help=True,
 )
 
 
@@ -76,3 +82,114 @@ def show(
     for name, uri in sorted(record.artifacts.items()):
         artifacts.add_row(name, uri)
     console.print(artifacts)
+
+
+STAGE_HELP = "Target stage: staging, production, archived or candidate."
+
+
+@app.command("gates")
+def gates(
+    model: str = typer.Argument(..., help="Model name."),
+    version: int = typer.Argument(..., help="Version number."),
+    to: str = typer.Option(..., "--to", help=STAGE_HELP),
+) -> None:
+    """Evaluate the gates of a move without making it (exit 1 when one fails)."""
+    with governance() as (gov, actor):
+        report = gov.check_gates(actor, model, version, to)
+    print_gates(report.gates, f"{model}:{version} {report.from_stage} → {report.to_stage}")
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@app.command("promote")
+def promote(
+    model: str = typer.Argument(..., help="Model name."),
+    version: int = typer.Argument(..., help="Version number."),
+    to: str = typer.Option(..., "--to", help=STAGE_HELP),
+    reason: str = typer.Option(..., "--reason", help="Why: kept in the history and the audit log."),
+    override: bool = typer.Option(
+        False, "--override", help="Admins only: move despite failing gates (recorded as an override)."
+    ),
+) -> None:
+    """Move a version to another stage, past the gates of the move.
+
+    Every gate is evaluated and shown; a failing gate blocks the move and says how to fix it. Promoting to
+    production archives the current production version."""
+    from cxops.governance.errors import GateFailedError
+
+    with governance() as (gov, actor):
+        try:
+            transition = gov.promote(actor, model, version, to, reason=reason, override=override)
+        except GateFailedError as refused:
+            print_gates(refused.gates, f"{model}:{version} → {to}: refused")
+            err_console.print(
+                f"[bold red]refused:[/] {model}:{version} stays where it is; fix the failing gates"
+            )
+            raise typer.Exit(1) from None
+    print_gates(transition.gates, f"{model}:{version} {transition.from_stage} → {transition.to_stage}")
+    if transition.override:
+        err_console.print(
+            f"[bold red]OVERRIDE[/] by {transition.actor}: failing gates were overridden; "
+            "this is recorded in the audit log"
+        )
+    console.print(
+        f"[green]{model}:{version}[/] {transition.from_stage} → [bold]{transition.to_stage}[/] "
+        f"by {transition.actor} ({transition.role})"
+    )
+
+
+@app.command("approve")
+def approve(
+    model: str = typer.Argument(..., help="Model name."),
+    version: int = typer.Argument(..., help="Version number."),
+    to: str = typer.Option("production", "--to", help=STAGE_HELP),
+    comment: str = typer.Option("", "--comment", help="What was reviewed."),
+) -> None:
+    """Approve a version's move to a stage (compliance or admin; never the version's author).
+
+    Approvals expire after the time set in policies/promotion.yaml and are used up by the promotion."""
+    with governance() as (gov, actor):
+        approval = gov.approve(actor, model, version, to, comment=comment)
+    console.print(
+        f"[green]approved[/] {model}:{version} → {approval.target_stage} by {approval.approver} "
+        f"({approval.role}); valid until {approval.expires_at:%Y-%m-%d %H:%M %Z}"
+    )
+
+
+@app.command("history")
+def history(
+    model: str = typer.Argument(..., help="Model name."),
+    show_gates: bool = typer.Option(False, "--gates", help="Also print the gates of each transition."),
+    as_json: bool = typer.Option(False, "--json", help="Print the transitions as JSON."),
+) -> None:
+    """Every stage change of a model: who, when, why, which gates, which approvals."""
+    with governance() as (gov, actor):
+        transitions = gov.history(actor, model)
+    if as_json:
+        console.print_json(json.dumps([t.to_dict() for t in transitions], default=str))
+        return
+    table = Table(
+        "when", "version", "from", "to", "by", "reason", "gates", "approvals", title=f"{model} history"
+    )
+    for t in transitions:
+        passed = sum(1 for g in t.gates if g["passed"])
+        gates_cell = f"{passed}/{len(t.gates)} passed" if t.gates else "-"
+        if t.override:
+            gates_cell += " [bold red]OVERRIDE[/]"
+        table.add_row(
+            f"{t.created_at:%Y-%m-%d %H:%M:%S}",
+            str(t.version),
+            t.from_stage,
+            t.to_stage,
+            f"{t.actor} ({t.role})",
+            t.reason,
+            gates_cell,
+            ", ".join(a["approver"] for a in t.approvals) or "-",
+        )
+    console.print(table)
+    if show_gates:
+        for t in transitions:
+            if t.gates:
+                print_gates(
+                    t.gates, f"v{t.version} {t.from_stage} → {t.to_stage} at {t.created_at:%Y-%m-%d %H:%M}"
+                )

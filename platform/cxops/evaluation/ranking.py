@@ -20,6 +20,9 @@ Protocol (`evaluate_ranking`):
 `cooccurrence_`, `lift_over_popularity` (model NDCG@k / popularity NDCG@k), `beats_baselines` (1.0 when
 the model's NDCG@k is above both baselines'), query counts, `hit_rate_at_k[<segment>=<value>]` and
 `hit_rate_gap[<segment>]`. Release thresholds of the spec are minimums, except on gaps (maximums).
+
+`predictions` holds one row per test customer with an acceptance (the queries the means run over):
+the model's `hit` (0/1, as in HR@k) and `ndcg` (NDCG@k), and each bias segment as strings.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from cxops.evaluation._ranking_baselines import (
     customer_profiles,
 )
 from cxops.evaluation._ranking_card import RANKING_BASELINE_WARNING, write_ranking_card
-from cxops.evaluation.report import ThresholdCheck, _Checked, _json_safe
+from cxops.evaluation.report import ThresholdCheck, _Checked, _json_safe, _segment_values
 from cxops.recommendation.candidates import OFFER_FEATURES, QUERY, candidate_pairs
 from cxops.recommendation.policy import OfferPolicy
 from cxops.specs import ModelSpec
@@ -191,6 +194,9 @@ class RankingReport(_Checked):
     unmeasured_segments: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     evaluated_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    predictions: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    """One row per test customer with an acceptance: `hit` (0/1), `ndcg` and each bias segment as
+    strings (no customer key)."""
     task = "recommendation"
 
     @property
@@ -348,6 +354,26 @@ def evaluate_ranking(
         catalogue_size=len(catalogue),
         unmeasured_segments=unmeasured,
         warnings=warnings,
+        predictions=_predictions(profiles, ranked[""], relevant, k, spec.evaluation.bias_segments),
+    )
+
+
+def _predictions(
+    profiles: pd.DataFrame,
+    ranked: Mapping[Hashable, Sequence[str]],
+    relevant: Mapping[Hashable, set[str]],
+    k: int,
+    segments: list[str],
+) -> pd.DataFrame:
+    """The model's hit and NDCG per query with an acceptance, with its segments; the key stays out."""
+    measured = np.asarray([bool(relevant[q]) for q in profiles.index])
+    scored = [_query_metrics(ranked[q], relevant[q], k) for q in profiles.index[measured]]
+    return pd.DataFrame(
+        {
+            "hit": np.asarray([s[0] for s in scored], dtype=np.int8),
+            "ndcg": np.asarray([s[2] for s in scored], dtype=float),
+            **_segment_values(profiles.loc[measured], segments),
+        }
     )
 
 

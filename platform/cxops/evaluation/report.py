@@ -2,6 +2,10 @@
 
 Binary (tabular) models get an `EvaluationReport`; multi-class text models a `TextEvaluationReport`,
 which also compares the candidate with a TF-IDF baseline fitted on the same training rows.
+
+Every report also keeps its per-row test predictions (`predictions`; `write_predictions` saves them as
+`predictions.parquet`), from which governance computes bias gaps with confidence intervals. They hold
+labels, scores and bias-segment values only: never ids, texts or other personal fields.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from cxops.specs import ModelSpec
 
 __all__ = [
     "LOWER_IS_BETTER",
+    "PREDICTIONS_FILE",
     "EvaluationReport",
     "TextEvaluationReport",
     "ThresholdCheck",
@@ -41,6 +46,9 @@ __all__ = [
 
 LOWER_IS_BETTER = frozenset({"brier_score", "log_loss", "expected_calibration_error", "false_positive_rate"})
 """Metrics whose spec threshold is a maximum; every other threshold is a minimum."""
+
+PREDICTIONS_FILE = "predictions.parquet"
+"""The per-row test predictions, saved beside `metrics.json` in the evaluation directory."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +71,12 @@ class ThresholdCheck:
 
 
 class _Checked(ABC):
-    """What every report says about the spec's release thresholds."""
+    """What every report says about the spec's release thresholds, and the per-row test predictions."""
 
+    model_name: str
+    task: str
     checks: list[ThresholdCheck]
+    predictions: pd.DataFrame | None
 
     @property
     def passed(self) -> bool:
@@ -86,6 +97,18 @@ class _Checked(ABC):
         path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
         return path
 
+    def write_predictions(self, out_dir: Path) -> Path:
+        """Save `predictions` as `out_dir/predictions.parquet` (one row per test row or query, no index)."""
+        if self.predictions is None:
+            raise InvalidInputError(
+                f"model '{self.model_name}': this {self.task} report holds no per-row predictions; "
+                "build it with cxops.evaluation.evaluate or evaluate_ranking"
+            )
+        path = Path(out_dir) / PREDICTIONS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.predictions.to_parquet(path, index=False)
+        return path
+
 
 @dataclass
 class EvaluationReport(_Checked):
@@ -99,6 +122,9 @@ class EvaluationReport(_Checked):
     segments: dict[str, SegmentReport]
     checks: list[ThresholdCheck]
     evaluated_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    predictions: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    """One row per test row: `y_true` (0/1), `y_score`, `y_pred` (0/1 at `threshold`) and each bias
+    segment as strings."""
     task = "binary_classification"
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,6 +172,8 @@ class TextEvaluationReport(_Checked):
     """Bias segments of the spec that could not be measured, and why."""
     warnings: list[str] = field(default_factory=list)
     evaluated_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    predictions: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    """One row per test message: `y_true` and `y_pred` (class names) and each bias segment as strings."""
     task = "text_classification"
     threshold = None
     """The predicted class is the most probable one: no decision threshold."""
@@ -191,6 +219,17 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _segment_values(frame: pd.DataFrame, segments: list[str]) -> dict[str, pd.api.extensions.ExtensionArray]:
+    """Each bias segment of `frame` as strings, positionally: a missing value stays missing, and a segment
+    the rows lack is all missing (so every predictions file has every segment of the spec)."""
+    return {
+        name: frame[name].astype("string").array
+        if name in frame.columns
+        else pd.array([pd.NA] * len(frame), dtype="string")
+        for name in segments
+    }
 
 
 def check_thresholds(metrics: dict[str, float], thresholds: dict[str, float]) -> list[ThresholdCheck]:
@@ -254,6 +293,14 @@ def _evaluate_binary(
     y = labels_to_binary(frame[label], spec)
     proba = classifier.predict_proba(frame)
     threshold = classifier.threshold
+    predictions = pd.DataFrame(
+        {
+            "y_true": np.asarray(y, dtype=np.int8),
+            "y_score": np.asarray(proba, dtype=float),
+            "y_pred": (np.asarray(proba, dtype=float) >= threshold).astype(np.int8),
+            **_segment_values(frame, spec.evaluation.bias_segments),
+        }
+    )
     metrics = binary_metrics(y, proba, threshold)
     segments = {
         name: segment_report(
@@ -271,6 +318,7 @@ def _evaluate_binary(
         reliability=reliability_bins(y, proba),
         segments=segments,
         checks=check_thresholds(metrics, spec.evaluation.thresholds),
+        predictions=predictions,
     )
 
 
@@ -390,4 +438,11 @@ def _evaluate_text(
         baseline=baseline,
         unmeasured_segments=unmeasured,
         warnings=warnings,
+        predictions=pd.DataFrame(
+            {
+                "y_true": pd.array(y, dtype="string"),
+                "y_pred": pd.array([str(v) for v in predicted], dtype="string"),
+                **_segment_values(frame, spec.evaluation.bias_segments),
+            }
+        ),
     )

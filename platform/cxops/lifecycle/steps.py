@@ -279,13 +279,14 @@ def evaluate(
     report = run_evaluation(classifier, pd.read_parquet(test_path), spec, train_frame=train_frame)
     training = json.loads((Path(model_dir) / _TRAINING_SUMMARY).read_text())
     paths = write_model_card(report, spec, Path(out_dir), training=training)
+    predictions = report.write_predictions(Path(out_dir))
     summary = {
         # Flags such as `beats_baseline` are kept as 1.0 / 0.0 beside the metrics.
         "metrics": {
             k: float(v) for k, v in report.metrics.items() if isinstance(v, float | bool) and math.isfinite(v)
         },
         "passed": report.passed,
-        "files": {"markdown": str(paths.markdown), "html": str(paths.html)},
+        "files": {"markdown": str(paths.markdown), "html": str(paths.html), "predictions": str(predictions)},
     }
     (Path(out_dir) / _EVALUATION_SUMMARY).write_text(json.dumps(summary, indent=2))
     return summary
@@ -311,6 +312,7 @@ def _evaluate_ranking(
     report = evaluate_ranking(ranker, pd.read_parquet(test_path), pd.read_parquet(train_path), spec, policy)
     training = json.loads((Path(model_dir) / _TRAINING_SUMMARY).read_text())
     paths = write_ranking_card(report, spec, Path(out_dir), training)
+    predictions = report.write_predictions(Path(out_dir))
     print(
         f"[evaluate] HR@{report.k} {report.metrics['hit_rate_at_k']:.3f} (popularity "
         f"{report.metrics['popularity_hit_rate_at_k']:.3f}, co-occurrence "
@@ -325,7 +327,7 @@ def _evaluate_ranking(
             if isinstance(v, float | int | bool) and math.isfinite(float(v))
         },
         "passed": report.passed,
-        "files": {"markdown": str(paths.markdown), "html": str(paths.html)},
+        "files": {"markdown": str(paths.markdown), "html": str(paths.html), "predictions": str(predictions)},
     }
     (Path(out_dir) / _EVALUATION_SUMMARY).write_text(json.dumps(summary, indent=2))
     return summary
@@ -413,5 +415,5 @@ def package(model: str, version: int, settings: Settings) -> dict[str, Any]:
         record = registry.get_version(model, version)
         model_tag = save_bento_model(spec, Path(record.artifacts["model"]), version, settings)
         bento_tag = build_bento(spec, model_tag, settings)
-        registry.set_bento(model, version, str(bento_tag))
+        registry.set_bento(model, version, str(bento_tag), actor=settings.actor)
     return {"model": model, "version": version, "bento_model": str(model_tag), "bento": str(bento_tag)}

@@ -5,6 +5,7 @@ versions with metrics, artifacts, lineage and stage, on SQLite (embedded default
         record = registry.register_version("churn", metrics=..., ..., dataset_version=snapshot.version)
 """
 
+from cxops.registry._audit import GENESIS_HASH, AuditRecord, AuditVerification
 from cxops.registry._errors import (
     RegistryConflictError,
     RegistryError,
@@ -16,6 +17,9 @@ from cxops.registry._records import DatasetRecord, ModelSummary, ModelVersionRec
 from cxops.registry._service import Registry
 
 __all__ = [
+    "GENESIS_HASH",
+    "AuditRecord",
+    "AuditVerification",
     "DatasetRecord",
     "ModelSummary",
     "ModelVersionRecord",

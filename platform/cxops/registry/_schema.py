@@ -12,18 +12,33 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKeyConstraint,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Dataset", "JSONType", "ModelVersion", "UTCDateTime", "Validation", "utcnow"]
+__all__ = [
+    "ApiToken",
+    "Approval",
+    "AuditEvent",
+    "Base",
+    "Dataset",
+    "JSONType",
+    "ModelVersion",
+    "RetrainingFlag",
+    "StageTransition",
+    "UTCDateTime",
+    "Validation",
+    "utcnow",
+]
 
 # JSONB on PostgreSQL (indexable, compact); SQLAlchemy's generic JSON (text) elsewhere.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -108,6 +123,13 @@ class ModelVersion(Base):
         CheckConstraint("stage IN ('candidate', 'staging', 'production', 'archived')", name="stage"),
         CheckConstraint("version > 0", name="version_positive"),
         ForeignKeyConstraint(["model", "dataset_version"], ["datasets.model", "datasets.version"]),
+        Index(
+            "uq_model_versions_one_production",
+            "model",
+            unique=True,
+            sqlite_where=text("stage = 'production'"),
+            postgresql_where=text("stage = 'production'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -125,3 +147,99 @@ class ModelVersion(Base):
     dataset_version: Mapped[str | None] = mapped_column(String(128))
     bento_tag: Mapped[str | None] = mapped_column(String(256))
     description: Mapped[str] = mapped_column(Text, default="")
+
+
+_VERSION_FK = (["model", "version"], ["model_versions.model", "model_versions.version"])
+
+
+class StageTransition(Base):
+    """One change of a version's stage: who, why, the gates as evaluated, the approvals it used."""
+
+    __tablename__ = "stage_transitions"
+    __table_args__ = (ForeignKeyConstraint(*_VERSION_FK),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    from_stage: Mapped[str] = mapped_column(String(16))
+    to_stage: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    gates: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    approvals: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    override: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Approval(Base):
+    """A sign-off for moving a version to a stage; valid until it expires or a transition uses it."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        ForeignKeyConstraint(*_VERSION_FK),
+        ForeignKeyConstraint(["used_by"], ["stage_transitions.id"]),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    target_stage: Mapped[str] = mapped_column(String(16))
+    approver: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_by: Mapped[int | None] = mapped_column(Integer)
+
+
+class AuditEvent(Base):
+    """One entry of the append-only audit log; `hash` covers the entry and the previous entry's hash."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("prev_hash"), UniqueConstraint("hash"))
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(128), index=True)
+    version: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    """A bearer token of the platform API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (UniqueConstraint("token_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    actor: Mapped[str] = mapped_column(String(256))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class RetrainingFlag(Base):
+    """A version trained on data that has since been erased: retrain (and retire it) by `due_by`."""
+
+    __tablename__ = "retraining_flags"
+    __table_args__ = (ForeignKeyConstraint(*_VERSION_FK),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    due_by: Mapped[datetime] = mapped_column()
+    audit_seq: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
 from os import PathLike
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -15,6 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cxops.config import Settings, get_settings
+from cxops.registry._audit import AuditRecord, AuditVerification, append_event, query_events, verify_chain
 from cxops.registry._engine import WRITE_OPTIONS, create_engine, normalise_url
 from cxops.registry._errors import (
     RegistryConflictError,
@@ -192,12 +195,14 @@ class Registry:
         created_by: str,
         dataset_version: str | None,
         description: str = "",
+        role: str = "pipeline",
     ) -> ModelVersionRecord:
         """Register the next version of `model` (1 for its first) as a candidate.
 
         Numbering is safe under concurrent writers: the unique (model, version) constraint rejects a number
         taken meanwhile and the registration is retried with the next one. `dataset_version`, when given,
-        must be a recorded dataset of this model; it is also written into the lineage."""
+        must be a recorded dataset of this model; it is also written into the lineage. The registration is
+        recorded in the audit log, as done by `created_by` acting as `role`."""
         for value, what in ((model, "model"), (owner, "owner"), (team, "team"), (created_by, "created_by")):
             _check_name(value, what)
         lineage_json = to_json(dict(lineage), "lineage")
@@ -233,6 +238,15 @@ class Registry:
             )
             session.add(row)
             session.flush()
+            append_event(
+                session,
+                actor=created_by,
+                role=role,
+                action="model.registered",
+                model=model,
+                version=row.version,
+                payload={"dataset_version": dataset_version, "metrics": values["metrics"]},
+            )
             return _version_record(row)
 
         return self._retrying(write, f"registering a version of model {model!r}")
@@ -288,9 +302,22 @@ class Registry:
             for name, latest, count, latest_created_at in totals
         ]
 
-    def set_bento(self, model: str, version: int, tag: str) -> ModelVersionRecord:
-        """Link the version to the bento (`name:tag`) that packages it."""
-        return self._update(model, version, lambda row: setattr(row, "bento_tag", tag))
+    def set_bento(self, model: str, version: int, tag: str, *, actor: str = "pipeline") -> ModelVersionRecord:
+        """Link the version to the bento (`name:tag`) that packages it (recorded in the audit log)."""
+        with self._write.begin() as session:
+            row = _version_row(session, model, version)
+            row.bento_tag = tag
+            session.flush()
+            append_event(
+                session,
+                actor=actor,
+                role="pipeline",
+                action="model.packaged",
+                model=model,
+                version=version,
+                payload={"bento": tag},
+            )
+            return _version_record(row)
 
     def add_artifacts(
         self, model: str, version: int, artifacts: Mapping[str, str | PathLike[str]]
@@ -305,15 +332,73 @@ class Registry:
 
         return self._update(model, version, merge)
 
-    def set_stage(self, model: str, version: int, stage: Stage | str) -> ModelVersionRecord:
-        """Store a version's stage. This only records it: promotion rules and approvals are checked by the
-        caller (governance) before calling this."""
-        try:
-            new_stage = Stage(stage)
-        except ValueError:
-            known = ", ".join(s.value for s in Stage)
-            raise RegistryInputError(f"unknown stage {stage!r}; stages are: {known}") from None
-        return self._update(model, version, lambda row: setattr(row, "stage", new_stage.value))
+    # Audit log and transactions for governance -------------------------------------------------------------
+
+    def record_event(
+        self,
+        *,
+        actor: str,
+        role: str,
+        action: str,
+        reason: str = "",
+        model: str | None = None,
+        version: int | None = None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> AuditRecord:
+        """Append one event to the audit log in a transaction of its own."""
+        return self.write(
+            lambda session: append_event(
+                session,
+                actor=actor,
+                role=role,
+                action=action,
+                reason=reason,
+                model=model,
+                version=version,
+                payload=payload,
+            ),
+            f"recording audit event {action!r}",
+        )
+
+    def audit_events(
+        self,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        """Audit events, newest first, filtered by any of the arguments (`action` is a prefix)."""
+        with self._read() as session:
+            return query_events(
+                session,
+                model=model,
+                version=version,
+                actor=actor,
+                action=action,
+                since=since,
+                until=until,
+                limit=limit,
+            )
+
+    def verify_audit(self) -> AuditVerification:
+        """Recompute the hash chain of the whole audit log (see `cxops.registry._audit`)."""
+        with self._read() as session:
+            return verify_chain(session)
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only session (no transaction is committed)."""
+        with self._read() as session:
+            yield session
+
+    def write(self, work: Callable[[Session], T], what: str) -> T:
+        """Run `work` in one write transaction, retried from the start when a concurrent writer took a unique
+        key it needed (the next version number, the next audit link). `work` must be safe to run again."""
+        return self._retrying(work, what)
 
     # Internals ----------------------------------------------------------------------------------------------
 

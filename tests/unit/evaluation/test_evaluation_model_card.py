@@ -1,8 +1,10 @@
 """evaluate() on a real (small, in-process) model, and the model card written from its report."""
 
+import dataclasses
 import json
 import re
 
+import pyarrow.parquet as pq
 import pytest
 
 from cxops.config import Settings
@@ -10,6 +12,7 @@ from cxops.data.generators import telco_subscribers
 from cxops.data.loaders import coerce
 from cxops.errors import InvalidInputError
 from cxops.evaluation import evaluate, write_model_card
+from cxops.governance.bias import PREDICTIONS_FILE, bias_gaps, load_predictions
 from cxops.specs import load_model_code, load_spec
 from cxops.training import train
 
@@ -124,3 +127,24 @@ def test_model_card_html_escapes_text(setup, spec, tmp_path):
     html = files.html.read_text()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert "## Training" not in files.markdown.read_text()  # no training given, no section
+
+
+def test_predictions_file_holds_labels_scores_and_segments_only(setup, spec, tmp_path):
+    _, report, frame = setup
+    test = frame.iloc[700:]
+    path = report.write_predictions(tmp_path)
+    assert path == tmp_path / PREDICTIONS_FILE
+    # Exactly these columns, and no index: the customer key never leaves the test split.
+    assert pq.read_schema(path).names == ["y_true", "y_score", "y_pred", *spec.evaluation.bias_segments]
+    saved = load_predictions(tmp_path)
+    assert len(saved) == len(test) and "customerID" in test.columns
+    assert saved["y_pred"].tolist() == (saved["y_score"] >= report.threshold).astype(int).tolist()
+    assert saved["y_true"].sum() == report.confusion["tp"] + report.confusion["fn"]
+    assert saved["y_pred"].sum() == report.confusion["tp"] + report.confusion["fp"]
+    for segment in spec.evaluation.bias_segments:
+        assert saved[segment].tolist() == test[segment].astype(str).tolist()
+    # Read back by governance, the parity gap is the one the card shows.
+    gap = bias_gaps(saved, report.task, ["gender"], ["demographic_parity_difference"], min_group_rows=1)[0]
+    assert gap.value == pytest.approx(report.segments["gender"].demographic_parity_difference)
+    with pytest.raises(InvalidInputError, match="no per-row predictions"):
+        dataclasses.replace(report, predictions=None).write_predictions(tmp_path)

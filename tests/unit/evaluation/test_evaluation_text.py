@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from cxops.data.messages import support_messages
@@ -177,6 +178,25 @@ def test_bias_by_segment_measures_groups_and_skips_small_or_missing_ones(split):
     test["airline"] = None
     again = evaluate(MemorisedClassifier("sentiment", classes, known), test, spec)
     assert again.unmeasured_segments == {"airline": "the column is empty in the test rows"}
+
+
+def test_predictions_file_holds_classes_and_segments_but_no_text(split, tmp_path):
+    spec = load_spec("sentiment")  # segments: language, channel, airline (absent from the rows)
+    _, test = split
+    classes = ["negative", "neutral", "positive"]
+    known = {
+        t: ("neutral" if lang == "fr" else s)
+        for t, s, lang in zip(test.text, test.sentiment, test.language, strict=True)
+    }
+    report = evaluate(MemorisedClassifier("sentiment", classes, known), test, spec)
+    path = report.write_predictions(tmp_path)
+    assert pq.read_schema(path).names == ["y_true", "y_pred", "language", "channel", "airline"]
+    saved = pd.read_parquet(path)
+    assert saved["y_true"].tolist() == test["sentiment"].tolist()
+    assert (saved["y_true"] == saved["y_pred"]).mean() == pytest.approx(report.metrics["accuracy"])
+    assert saved["language"].tolist() == test["language"].tolist()
+    assert saved["airline"].isna().all()
+    assert not set(saved.astype(str).to_numpy().ravel()) & {*test.text, *test.customerID, *test.message_id}
 
 
 def test_classes_the_model_cannot_predict_count_as_errors(spec, split):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from cxops.config import Settings
@@ -383,6 +384,24 @@ def test_hit_rate_by_segment_and_the_gap(frames, spec, policy):
     assert {r["value"] for r in report.segments if r["segment"] == "SeniorCitizen"} == {"0", "1"}
     for r in rows:
         assert 0 <= r["popularity_hit_rate_at_k"] <= 1 and 0 <= r["cooccurrence_hit_rate_at_k"] <= 1
+
+
+def test_predictions_file_holds_one_row_per_query_with_an_acceptance(random_report, spec, frames, tmp_path):
+    from cxops.governance.bias import bias_gaps
+
+    report = random_report
+    path = report.write_predictions(tmp_path)
+    assert pq.read_schema(path).names == ["hit", "ndcg", *spec.evaluation.bias_segments]
+    saved = pd.read_parquet(path)
+    m = report.metrics
+    assert len(saved) == m["queries_with_acceptance"]
+    assert saved["hit"].mean() == pytest.approx(m["hit_rate_at_k"]) and 0 < m["hit_rate_at_k"] < 1
+    assert saved["ndcg"].mean() == pytest.approx(m["ndcg_at_k"])
+    rows = {r["value"]: r for r in report.segments if r["segment"] == "gender"}
+    assert saved["gender"].value_counts().to_dict() == {v: r["queries"] for v, r in rows.items()}
+    assert not set(saved.astype(str).to_numpy().ravel()) & set(frames[1]["customer_pid"])
+    gap = bias_gaps(saved, report.task, ["gender"], min_group_rows=1)[0]
+    assert gap.value == pytest.approx(report.segment_gaps()["gender"])
 
 
 def test_top_offers_count_the_model_top_k(truth_report, policy):

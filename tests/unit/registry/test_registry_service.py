@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from cxops.config import Settings
@@ -165,8 +166,8 @@ def test_list_models_summarises_versions_and_stages(registry: Registry, register
     for _ in range(3):
         register("churn")
     register("intent")
-    registry.set_stage("churn", 1, Stage.ARCHIVED)
-    registry.set_stage("churn", 2, "production")
+    _set_stage(registry, "churn", 1, Stage.ARCHIVED)
+    _set_stage(registry, "churn", 2, Stage.PRODUCTION)
     churn, intent = registry.list_models()
     assert (churn.name, churn.latest_version, churn.versions) == ("churn", 3, 3)
     assert churn.stages == {Stage.CANDIDATE: 1, Stage.PRODUCTION: 1, Stage.ARCHIVED: 1}
@@ -180,12 +181,24 @@ def test_list_models_summarises_versions_and_stages(registry: Registry, register
     )
 
 
-def test_stage_changes_are_stored_and_checked(registry: Registry, register: Register) -> None:
-    register("churn")
-    assert registry.set_stage("churn", 1, "staging").stage is Stage.STAGING
-    assert registry.get_version("churn", 1).stage is Stage.STAGING
-    with pytest.raises(RegistryInputError, match="unknown stage 'live'; stages are: candidate, staging"):
-        registry.set_stage("churn", 1, "live")
+def _set_stage(registry: Registry, model: str, version: int, stage: Stage) -> None:
+    """Stages change only through governance (gates, audit); these tests set them underneath it."""
+    with registry.engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE model_versions SET stage = :stage WHERE model = :model AND version = :version"),
+            {"stage": stage.value, "model": model, "version": version},
+        )
+
+
+def test_the_database_refuses_a_second_production_version(registry: Registry, register: Register) -> None:
+    for _ in range(2):
+        register("churn")
+    register("intent")
+    _set_stage(registry, "churn", 1, Stage.PRODUCTION)
+    _set_stage(registry, "intent", 1, Stage.PRODUCTION)  # one per model, not one in all
+    with pytest.raises(IntegrityError):
+        _set_stage(registry, "churn", 2, Stage.PRODUCTION)
+    assert registry.get_version("churn", 2).stage is Stage.CANDIDATE
 
 
 def test_bento_tag_and_artifacts_are_added_later(registry: Registry, register: Register) -> None:
