@@ -41,7 +41,13 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = None
     """HMAC key for customer pseudonyms. Unset: a key is generated once in the home directory."""
     actor: str = getpass.getuser()
-    """Who the local CLI acts as (recorded in lineage and the audit trail)."""
+    """Who the local CLI acts as on the embedded store (recorded in lineage and the audit trail); their roles
+    come from policies/roles.yaml."""
+    api_url: str | None = None
+    """Platform API (`cxops api serve`). Set, governance commands go through it as the holder of `api_token`
+    (production mode) instead of opening the metadata store directly (embedded mode)."""
+    api_token: SecretStr | None = None
+    """Bearer token for `api_url` (`cxops auth issue`)."""
     ray_address: str | None = None
     """Ray cluster address; unset starts a local Ray on this machine."""
     ray_num_cpus: int | None = None

@@ -11,7 +11,7 @@ import warnings
 
 import typer
 
-from cxops.cli import dpia, models, pipeline, recommend, scoring, serving, triage
+from cxops.cli import api, auth, dpia, models, pipeline, recommend, scoring, serving, triage
 from cxops.cli._output import err_console
 from cxops.errors import CXOpsError
 
@@ -28,6 +28,8 @@ app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(models.app, name="models")
 app.add_typer(triage.app, name="triage")
 app.add_typer(dpia.app, name="dpia")
+app.add_typer(auth.app, name="auth")
+app.add_typer(api.app, name="api")
 app.command("serve")(serving.serve)
 app.command("predict")(serving.predict)
 app.command("score")(scoring.score)

@@ -8,7 +8,7 @@ import json
 import typer
 from rich.table import Table
 
-from cxops.cli._governance import governance, print_gates
+from cxops.cli._governance import platform, print_gates
 from cxops.cli._output import console, err_console
 from cxops.config import get_settings
 
@@ -94,8 +94,8 @@ def gates(
     to: str = typer.Option(..., "--to", help=STAGE_HELP),
 ) -> None:
     """Evaluate the gates of a move without making it (exit 1 when one fails)."""
-    with governance() as (gov, actor):
-        report = gov.check_gates(actor, model, version, to)
+    with platform() as gov:
+        report = gov.check_gates(model, version, to)
     print_gates(report.gates, f"{model}:{version} {report.from_stage} → {report.to_stage}")
     if not report.passed:
         raise typer.Exit(1)
@@ -117,9 +117,9 @@ def promote(
     production archives the current production version."""
     from cxops.governance.errors import GateFailedError
 
-    with governance() as (gov, actor):
+    with platform() as gov:
         try:
-            transition = gov.promote(actor, model, version, to, reason=reason, override=override)
+            transition = gov.promote(model, version, to, reason=reason, override=override)
         except GateFailedError as refused:
             print_gates(refused.gates, f"{model}:{version} → {to}: refused")
             err_console.print(
@@ -148,8 +148,8 @@ def approve(
     """Approve a version's move to a stage (compliance or admin; never the version's author).
 
     Approvals expire after the time set in policies/promotion.yaml and are used up by the promotion."""
-    with governance() as (gov, actor):
-        approval = gov.approve(actor, model, version, to, comment=comment)
+    with platform() as gov:
+        approval = gov.approve(model, version, to, comment=comment)
     console.print(
         f"[green]approved[/] {model}:{version} → {approval.target_stage} by {approval.approver} "
         f"({approval.role}); valid until {approval.expires_at:%Y-%m-%d %H:%M %Z}"
@@ -163,16 +163,17 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="Print the transitions as JSON."),
 ) -> None:
     """Every stage change of a model: who, when, why, which gates, which approvals."""
-    with governance() as (gov, actor):
-        transitions = gov.history(actor, model)
+    with platform() as gov:
+        transitions = gov.history(model)
     if as_json:
-        console.print_json(json.dumps([t.to_dict() for t in transitions], default=str))
+        rows = [t.to_dict() if hasattr(t, "to_dict") else t.model_dump(mode="json") for t in transitions]
+        console.print_json(json.dumps(rows, default=str))
         return
     table = Table(
         "when", "version", "from", "to", "by", "reason", "gates", "approvals", title=f"{model} history"
     )
     for t in transitions:
-        passed = sum(1 for g in t.gates if g["passed"])
+        passed = sum(1 for g in t.gates if (g["passed"] if isinstance(g, dict) else g.passed))
         gates_cell = f"{passed}/{len(t.gates)} passed" if t.gates else "-"
         if t.override:
             gates_cell += " [bold red]OVERRIDE[/]"

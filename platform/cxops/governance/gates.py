@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -247,9 +247,7 @@ def _bias_regression(ctx: GateContext) -> list[GateResult]:
 def _dpia(ctx: GateContext) -> list[GateResult]:
     from cxops.governance.dpia import check_dpia
 
-    status = check_dpia(
-        ctx.spec, ctx.settings, ctx.now.date() if isinstance(ctx.now, datetime) else date.today()
-    )
+    status = check_dpia(ctx.spec, ctx.settings, ctx.now.date(), registry=ctx.registry)
     actual = status.state if status.state != "ok" else f"approved, review by {status.review_date}"
     return [
         GateResult(

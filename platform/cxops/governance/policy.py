@@ -48,6 +48,7 @@ PERMISSIONS = (
     "lineage.read",
     "reports.read",
     "dpia.read",
+    "dpia.sign",
     "gdpr.erase",
     "gdpr.purge",
     "auth.manage",

@@ -352,7 +352,7 @@ class Governance:
 
     # Audit log ---------------------------------------------------------------------------------------------
 
-    def audit_log(self, actor: Actor, **filters: Any) -> list[AuditRecord]:
+    def audit_log(self, actor: Actor, /, **filters: Any) -> list[AuditRecord]:
         self.authorize(actor, "audit.read")
         return self.registry.audit_events(**filters)
 

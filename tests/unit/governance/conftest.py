@@ -55,7 +55,7 @@ def churn_predictions(rows: int = 1200, recall_gap: float = 0.0, seed: int = 0) 
 
 @pytest.fixture
 def make_version(gov: Governance, tmp_path: Path) -> MakeVersion:
-    """`make_version(metrics=..., recall_gap=..., validated=True, author="maya", rows=1200)`: a registered churn
+    """`make_version(metrics=..., recall_gap=..., validated=..., author=..., rows=...)`: a registered churn
     candidate with a recorded dataset, a validation and an evaluation directory holding its predictions."""
     counter = iter(range(1, 1000))
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
-from datetime import date, timedelta
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,13 +17,17 @@ from typer.testing import CliRunner
 from cxops.cli import dpia as dpia_cli
 from cxops.config import Settings
 from cxops.governance.dpia import (
+    SIGNED_ACTION,
     DpiaError,
     DpiaRecord,
     check_dpia,
     dpia_status,
     load_dpia,
     model_data_categories,
+    sign_dpia,
 )
+from cxops.governance.errors import GovernanceInputError, PermissionDeniedError
+from cxops.governance.service import Governance
 from cxops.specs import list_specs, load_spec
 
 REPO = Settings().root
@@ -330,3 +336,231 @@ def test_cli_exits_1_on_an_expired_note(cli_settings) -> None:
     assert '"state": "ok"' in ok.output and "intent" not in ok.output
     bad = runner.invoke(_cli(), ["dpia", "status", "--model", "intent", "--json"])
     assert bad.exit_code == 1 and '"state": "expired"' in bad.output
+
+
+# -- signing -------------------------------------------------------------------------------------------
+
+TODAY = date(2026, 12, 1)
+REVIEW = date(2027, 11, 30)
+
+
+@pytest.fixture()
+def dpo(settings, database_url) -> Iterator[Governance]:
+    """Governance over the copied project and a fresh metadata store, on a fixed day (local noon)."""
+    opened = Governance.from_settings(
+        Settings(home=settings.home, root=settings.root, database_url=database_url)
+    )
+    opened.clock = lambda: datetime(TODAY.year, TODAY.month, TODAY.day, 12).astimezone()
+    with opened:
+        yield opened
+
+
+def _note(settings: Settings, model: str) -> Path:
+    return settings.root / load_spec(model, settings).privacy.dpia
+
+
+def _sign(gov: Governance, user: str, model: str = "churn", **kwargs) -> DpiaRecord:
+    kwargs = {"decision": "approved", "review_date": REVIEW, **kwargs}
+    return sign_dpia(gov, gov.actor(user), model, **kwargs)
+
+
+def _signed_events(gov: Governance) -> list:
+    return gov.registry.audit_events(action=SIGNED_ACTION)
+
+
+def test_signing_rewrites_only_the_two_lines_and_records_the_event(settings, dpo) -> None:
+    path = _note(settings, "churn")
+    # A trailing comment on a rewritten line stays, as do the note's other comments.
+    path.write_text(
+        path.read_text().replace("review_date: 2027-11-01\n", "review_date: 2027-11-01  # yearly\n")
+    )
+    before = path.read_bytes().splitlines(keepends=True)
+
+    record = _sign(dpo, "dana", comment="reviewed with legal")
+
+    after = path.read_bytes().splitlines(keepends=True)
+    assert len(after) == len(before)
+    changed = [i for i, (old, new) in enumerate(zip(before, after, strict=True)) if old != new]
+    assert [after[i] for i in changed] == [
+        b"dpo_signoff: {name: dana, date: 2026-12-01, decision: approved}\n",
+        b"review_date: 2027-11-30  # yearly\n",
+    ]
+    assert [before[i].split(b":")[0] for i in changed] == [b"dpo_signoff", b"review_date"]
+    assert b"automated_decision: false  # scores support agents" in b"".join(after)
+    assert record.dpo_signoff.model_dump() == {"name": "dana", "date": TODAY, "decision": "approved"}
+    assert record.review_date == REVIEW
+    assert load_dpia(load_spec("churn", settings), settings) == record
+
+    [event] = _signed_events(dpo)
+    assert (event.actor, event.role, event.model, event.reason) == (
+        "dana",
+        "compliance",
+        "churn",
+        "reviewed with legal",
+    )
+    assert event.payload == {
+        "note": "policies/dpia/churn.md",
+        "decision": "approved",
+        "signed_on": "2026-12-01",
+        "review_date": "2027-11-30",
+        "dpia_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
+    assert dpo.registry.verify_audit().ok
+
+    status = check_dpia(load_spec("churn", settings), settings, TODAY, registry=dpo.registry)
+    assert (status.state, status.problems, status.signed_unchanged) == ("ok", [], True)
+
+
+def test_a_block_style_signoff_with_crlf_lines_is_rewritten_in_place(settings, dpo) -> None:
+    path = _note(settings, "intent")
+    text = path.read_text().replace(
+        "dpo_signoff: {name: Data Protection Officer, date: 2026-11-22, decision: approved}\n",
+        "dpo_signoff:  # the DPO's last decision\n"
+        "  name: Data Protection Officer\n"
+        "  # signed on paper\n"
+        "  date: 2026-11-22\n"
+        "  decision: approved\n",
+    )
+    path.write_bytes(text.replace("\n", "\r\n").encode())
+    assert load_dpia(load_spec("intent", settings), settings).dpo_signoff.date == date(2026, 11, 22)
+
+    _sign(dpo, "dana", "intent", decision="rejected")
+
+    expected = (
+        text.replace(
+            "dpo_signoff:  # the DPO's last decision\n  name: Data Protection Officer\n  # signed on paper\n"
+            "  date: 2026-11-22\n  decision: approved\n",
+            "dpo_signoff: {name: dana, date: 2026-12-01, decision: rejected}  # the DPO's last decision\n"
+            "  # signed on paper\n",
+        )
+        .replace("review_date: 2027-11-22\n", "review_date: 2027-11-30\n")
+        .replace("\n", "\r\n")
+    )
+    assert path.read_bytes() == expected.encode()
+    status = check_dpia(load_spec("intent", settings), settings, TODAY, registry=dpo.registry)
+    assert status.state == "not_approved" and "'rejected' (dana, 2026-12-01)" in status.problems[0]
+    assert status.signed_unchanged is True
+
+
+def test_a_user_without_dpia_sign_is_refused_and_nothing_changes(settings, dpo) -> None:
+    path = _note(settings, "churn")
+    before = path.read_bytes()
+    with pytest.raises(PermissionDeniedError, match="may not do 'dpia.sign'") as caught:
+        _sign(dpo, "maya", comment="looks fine")
+    assert caught.value.status_code == 403 and "compliance" in str(caught.value)
+    assert path.read_bytes() == before
+    assert _signed_events(dpo) == [] and dpo.registry.audit_events() == []
+    assert _sign(dpo, "root-admin").dpo_signoff.name == "root-admin"  # admin holds every permission
+
+
+@pytest.mark.parametrize(
+    ("review_date", "decision", "message"),
+    [
+        (TODAY, "approved", "review date 2026-12-01 .* is not after today \\(2026-12-01\\)"),
+        (TODAY - timedelta(days=30), "approved", "is not after today"),
+        (REVIEW, "pending", "unknown DPIA decision 'pending'"),
+    ],
+)
+def test_bad_review_date_or_decision_is_refused(settings, dpo, review_date, decision, message) -> None:
+    path = _note(settings, "churn")
+    before = path.read_bytes()
+    with pytest.raises(GovernanceInputError, match=message) as caught:
+        _sign(dpo, "dana", review_date=review_date, decision=decision)
+    assert caught.value.status_code == 422 and "model 'churn'" in str(caught.value)
+    assert path.read_bytes() == before and _signed_events(dpo) == []
+
+
+def test_a_note_that_does_not_parse_or_has_the_line_twice_is_not_signed(settings, dpo) -> None:
+    path = _note(settings, "churn")
+    path.write_text(path.read_text().replace("purpose:", "porpoise:"))
+    broken = path.read_bytes()
+    with pytest.raises(DpiaError, match="porpoise"):
+        _sign(dpo, "dana")
+    assert path.read_bytes() == broken
+
+    shutil.copy(REPO / "policies/dpia/churn.md", path)
+    path.write_text(
+        path.read_text().replace(
+            "review_date: 2027-11-01\n", "review_date: 2027-10-01\nreview_date: 2027-11-01\n"
+        )
+    )
+    twice = path.read_bytes()
+    with pytest.raises(DpiaError, match="one top-level 'review_date:' line .* found 2"):
+        _sign(dpo, "dana")
+    assert path.read_bytes() == twice and _signed_events(dpo) == []
+
+
+def test_a_failing_audit_write_puts_the_note_back(settings, dpo, monkeypatch) -> None:
+    path = _note(settings, "churn")
+    before = path.read_bytes()
+
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("metadata store unavailable")
+
+    monkeypatch.setattr(dpo.registry, "write", unavailable)
+    with pytest.raises(RuntimeError, match="unavailable"):
+        _sign(dpo, "dana")
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+    monkeypatch.undo()
+    assert _signed_events(dpo) == []
+
+
+def test_an_edit_after_the_signoff_withdraws_the_approval_until_signed_again(settings, dpo) -> None:
+    spec = load_spec("churn", settings)
+    never = check_dpia(spec, settings, TODAY, registry=dpo.registry)
+    assert (never.state, never.signed_unchanged) == ("ok", None)  # never signed here: the front-matter counts
+
+    _sign(dpo, "dana")
+    path = _note(settings, "churn")
+    path.write_text(path.read_text().replace("data_subjects: current subscribers", "data_subjects: everyone"))
+
+    status = check_dpia(spec, settings, TODAY, registry=dpo.registry)
+    assert (status.state, status.signed_unchanged) == ("not_approved", False)
+    [problem] = status.problems
+    assert "edited after its sign-off on 2026-12-01" in problem and "`cxops dpia sign churn" in problem
+    # Without the metadata store the note is judged by its front-matter, as before.
+    assert check_dpia(spec, settings, TODAY).state == "ok"
+    by_model = {s.model: s for s in dpia_status(settings, TODAY, registry=dpo.registry)}
+    assert by_model["churn"].state == "not_approved" and by_model["intent"].signed_unchanged is None
+
+    _sign(dpo, "dana", comment="new data subjects reviewed")
+    again = check_dpia(spec, settings, TODAY, registry=dpo.registry)
+    assert (again.state, again.signed_unchanged) == ("ok", True)
+    assert [e.reason for e in _signed_events(dpo)] == ["new data subjects reviewed", ""]
+
+
+def test_cli_signs_as_the_actor_and_status_reads_the_store(cli_settings, database_url, monkeypatch) -> None:
+    review = date.today() + timedelta(days=200)
+    args = ["dpia", "sign", "churn", "--decision", "approved", "--review-date", str(review)]
+    home_db = cli_settings.home / "cxops.db"
+    plain = runner.invoke(_cli(), ["dpia", "status", "--model", "churn"])
+    assert plain.exit_code == 0 and not home_db.exists()  # a check creates no metadata store
+
+    monkeypatch.setenv("CXOPS_DATABASE_URL", database_url)
+    monkeypatch.setenv("CXOPS_ACTOR", "maya")
+    refused = runner.invoke(_cli(), [*args, "--comment", "x"])
+    assert isinstance(refused.exception, PermissionDeniedError)
+
+    monkeypatch.setenv("CXOPS_ACTOR", "dana")
+    signed = runner.invoke(_cli(), [*args, "--comment", "annual review"])
+    assert signed.exit_code == 0, signed.output
+    assert "approved" in signed.output and "dana" in signed.output and str(review) in signed.output
+    record = load_dpia(load_spec("churn", cli_settings), cli_settings)
+    assert (record.dpo_signoff.name, record.dpo_signoff.date, record.review_date) == (
+        "dana",
+        date.today(),
+        review,
+    )
+
+    path = _note(cli_settings, "churn")
+    path.write_text(path.read_text() + "\nA paragraph added later.\n")
+    edited = runner.invoke(_cli(), ["dpia", "status", "--model", "churn", "--json"])
+    assert edited.exit_code == 1
+    assert '"state": "not_approved"' in edited.output and '"signed_unchanged": false' in edited.output
+    assert "edited after its sign-off" in edited.output
+
+    bad = runner.invoke(
+        _cli(), ["dpia", "sign", "churn", "--decision", "maybe", "--review-date", str(review)]
+    )
+    assert bad.exit_code == 2 and "maybe" in bad.output
