@@ -168,26 +168,28 @@ def _show_recommendations(url: str, churn_url: str, raw_offers: pd.DataFrame) ->
 def run_demo(
     data_path: str = "", rows: int = 5000, messages: int = 3000, settings: Settings | None = None
 ) -> None:
+    from cxops.demo_governance import ENGINEER, promote_with_approval
     from cxops.lifecycle.pipeline import run_pipeline
     from cxops.registry import Registry
     from cxops.scoring import score_file
     from cxops.serving.server import start_server
 
-    settings = settings or get_settings()
+    # The pipelines run as an ML engineer, so that a compliance officer may approve what they register.
+    settings = (settings or get_settings()).model_copy(update={"actor": ENGINEER})
     started = time.monotonic()
     source = data_path or f"{rows} generated subscribers"
     results = {}
-    step(f"1/7 training pipeline for '{MODEL}' on {source} (kfp.local; every step's log follows)")
+    step(f"1/8 training pipeline for '{MODEL}' on {source} (kfp.local; every step's log follows)")
     results[MODEL] = run_pipeline(MODEL, settings, data_path=data_path, rows=rows)
     for number, model in enumerate(TEXT_MODELS, start=2):
-        step(f"{number}/7 training pipeline for '{model}' on {messages} generated support messages (EN/FR)")
+        step(f"{number}/8 training pipeline for '{model}' on {messages} generated support messages (EN/FR)")
         results[model] = run_pipeline(model, settings, rows=messages)
     offers_source = (
         f"{data_path} (holdings, one hidden per customer)"
         if data_path
         else f"the offers made to {rows} subscribers"
     )
-    step(f"4/7 training pipeline for '{OFFERS}' on {offers_source}")
+    step(f"4/8 training pipeline for '{OFFERS}' on {offers_source}")
     results[OFFERS] = run_pipeline(OFFERS, settings, data_path=data_path, rows=rows)
     for model, result in results.items():
         record = result["record"]
@@ -202,7 +204,7 @@ def run_demo(
         offers_dataset = registry.get_dataset(OFFERS, results[OFFERS]["record"].lineage["dataset_version"])
     raw = pd.read_parquet(dataset.uri)
 
-    step("5/7 serving the four bentos with `bentoml serve`")
+    step("5/8 serving the four bentos with `bentoml serve`")
     with contextlib.ExitStack() as stack:
         urls = {}
         for model, result in results.items():
@@ -225,7 +227,7 @@ def run_demo(
         _show_bad_requests(urls[MODEL], row)
 
         step(
-            "6/7 triage: POST /v1/triage asks intent, sentiment and churn, then applies policies/triage.yaml"
+            "6/8 triage: POST /v1/triage asks intent, sentiment and churn, then applies policies/triage.yaml"
         )
         triage_url = stack.enter_context(_triage_service(urls, settings)).url
         console.print(f"  triage ready at {triage_url} (OpenAPI at {triage_url}/docs)")
@@ -237,7 +239,7 @@ def run_demo(
         )
         _show_recommendations(urls[OFFERS], urls[MODEL], pd.read_parquet(offers_dataset.uri))
 
-    step("7/7 batch scoring: subscribers for the CRM, and a backlog of tickets")
+    step("7/8 batch scoring: subscribers for the CRM, and a backlog of tickets")
     batch_in = settings.subdir("demo") / "customers_to_score.csv"
     raw.drop(columns=["Churn", "event_timestamp"]).head(1000).to_csv(batch_in, index=False)
     scores = score_file(MODEL, batch_in, settings.subdir("demo") / "churn_scores.csv", settings)
@@ -250,6 +252,9 @@ def run_demo(
     tickets = score_file("intent", tickets_in, tickets_out, settings)
     console.print(f"  intent: {tickets.rows} tickets labelled ({tickets.label_counts})")
 
+    step(f"8/8 governance: promote {MODEL} v{record.version} through the gates of policies/promotion.yaml")
+    report = promote_with_approval(settings, MODEL, record.version)
+
     elapsed = time.monotonic() - started
     cards = [
         (f"{model} model card", result["record"].artifacts.get("model_card_html"))
@@ -258,6 +263,9 @@ def run_demo(
     where = [
         ("registry", str(settings.metadata_url)),
         ("inspect a version", f"cxops models show {MODEL} --version {record.version}"),
+        ("compliance report", str(report)),
+        ("stage history", f"cxops models history {MODEL} --gates"),
+        ("audit trail", "cxops audit log --model churn; cxops audit verify"),
         ("churn dataset", f"{dataset.version} ({dataset.rows} rows) {dataset.uri}"),
         ("churn validation", str(validation.report_uri)),
         *[(what, path) for what, path in cards if path],

@@ -11,7 +11,20 @@ import warnings
 
 import typer
 
-from cxops.cli import api, auth, dpia, models, pipeline, recommend, scoring, serving, triage
+from cxops.cli import (
+    api,
+    audit,
+    auth,
+    dpia,
+    gdpr,
+    models,
+    pipeline,
+    recommend,
+    report,
+    scoring,
+    serving,
+    triage,
+)
 from cxops.cli._output import err_console
 from cxops.errors import CXOpsError
 
@@ -30,6 +43,9 @@ app.add_typer(triage.app, name="triage")
 app.add_typer(dpia.app, name="dpia")
 app.add_typer(auth.app, name="auth")
 app.add_typer(api.app, name="api")
+app.add_typer(gdpr.app, name="gdpr")
+app.add_typer(audit.app, name="audit")
+app.command("report")(report.report)
 app.command("serve")(serving.serve)
 app.command("predict")(serving.predict)
 app.command("score")(scoring.score)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cxops.api.routes import audit, auth, models, system
+from cxops.api.routes import audit, auth, models, records, system
 
 __all__ = ["ROUTERS"]
 
-ROUTERS: tuple[APIRouter, ...] = (system.router, models.router, audit.router, auth.router)
+ROUTERS: tuple[APIRouter, ...] = (system.router, models.router, audit.router, auth.router, records.router)
