@@ -164,7 +164,10 @@ class PlatformClient:
     def list_versions(self, model: str) -> list[ModelVersionOut]:
         return self._many(ModelVersionOut, "GET", f"{_model(model)}/versions")
 
-    def get_version(self, model: str, version: int) -> ModelVersionOut:
+    def get_version(self, model: str, version: int | None = None) -> ModelVersionOut:
+        """One version; the latest when `version` is None."""
+        if version is None:
+            return self.list_versions(model)[-1]
         return self._one(ModelVersionOut, "GET", f"{_version(model, version)}")
 
     def check_gates(self, model: str, version: int, to: Stage | str = Stage.PRODUCTION) -> GateReportOut:

@@ -25,12 +25,11 @@ app = typer.Typer(
 @app.command("list")
 def list_models() -> None:
     """Every model with a spec, and what the registry holds for it."""
-    from cxops.registry import Registry
     from cxops.specs import list_specs
 
     settings = get_settings()
-    with Registry.from_settings(settings) as registry:
-        summaries = {s.name: s for s in registry.list_models()}
+    with platform(settings) as gov:
+        summaries = {s.name: s for s in gov.list_models()}
     table = Table("model", "versions", "latest", "stages", "last registered")
     for name in sorted(set(list_specs(settings)) | set(summaries)):
         summary = summaries.get(name)
@@ -55,12 +54,13 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print the whole record as JSON."),
 ) -> None:
     """One version: stage, metrics, lineage (dataset, validation, features, code, Ray) and artifacts."""
-    from cxops.registry import Registry
-
-    with Registry.from_settings(get_settings()) as registry:
-        record = registry.get_version(model, version)
+    with platform() as gov:
+        record = gov.get_version(model, version)
     if as_json:
-        console.print_json(json.dumps(dataclasses.asdict(record), default=str))
+        data = (
+            dataclasses.asdict(record) if dataclasses.is_dataclass(record) else record.model_dump(mode="json")
+        )
+        console.print_json(json.dumps(data, default=str))
         return
     console.print(
         f"[bold]{model}[/] version {record.version}  stage [bold]{record.stage}[/]  "

@@ -117,10 +117,13 @@ class RolesPolicy(_Strict):
     version: str
     roles: dict[str, Role]
     users: dict[str, list[str]] = {}
+    default_roles: list[str] = []
+    """Roles of a user the file does not name (the local CLI's OS user, say). API tokens are only issued to
+    named users."""
 
     @model_validator(mode="after")
     def _users_have_known_roles(self) -> RolesPolicy:
-        for user, roles in self.users.items():
+        for user, roles in {**self.users, "(default_roles)": self.default_roles}.items():
             unknown = sorted(set(roles) - set(self.roles))
             if unknown:
                 raise ValueError(
@@ -129,7 +132,7 @@ class RolesPolicy(_Strict):
         return self
 
     def roles_of(self, user: str) -> list[str]:
-        return list(self.users.get(user, []))
+        return list(self.users.get(user, self.default_roles))
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -29,7 +29,7 @@ from cxops.registry import (
     Stage,
 )
 from cxops.registry._audit import append_event
-from cxops.registry._schema import Approval, ModelVersion, StageTransition, utcnow
+from cxops.registry._schema import Approval, ModelVersion, RetrainingFlag, StageTransition, utcnow
 from cxops.specs import load_spec
 
 __all__ = ["Governance"]
@@ -266,6 +266,21 @@ class Governance:
         row.stage = target.value
         session.add(transition)
         session.flush()
+        resolved: list[int] = []
+        if target == Stage.ARCHIVED:
+            # An archived version serves no one: its retraining after an erasure is no longer owed.
+            resolved = list(
+                session.scalars(
+                    sa.update(RetrainingFlag)
+                    .where(
+                        RetrainingFlag.model == row.model,
+                        RetrainingFlag.version == row.version,
+                        RetrainingFlag.resolved_at.is_(None),
+                    )
+                    .values(resolved_at=transition.created_at)
+                    .returning(RetrainingFlag.id)
+                )
+            )
         failed = [g for g in gates or [] if not g["passed"]]
         append_event(
             session,
@@ -282,6 +297,7 @@ class Governance:
                 "gates_passed": sum(1 for g in gates or [] if g["passed"]),
                 "gates_failed": failed,
                 "approvals": [a["id"] for a in approvals or []],
+                **({"resolved_retraining_flags": resolved} if resolved else {}),
             },
         )
         return TransitionRecord.of(transition)

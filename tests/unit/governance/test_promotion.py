@@ -8,11 +8,14 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from cxops.governance.errors import GateFailedError, GovernanceInputError, PermissionDeniedError
 from cxops.governance.service import Governance
 from cxops.registry import ModelVersionRecord, Stage
 from cxops.registry._errors import RegistryConflictError
+from cxops.registry._schema import RetrainingFlag
 
 MakeVersion = Callable[..., ModelVersionRecord]
 
@@ -140,7 +143,7 @@ def test_refused_actions_change_nothing(gov: Governance, make_version: MakeVersi
     before = gov.registry.audit_events(limit=1000)
     with pytest.raises(PermissionDeniedError, match="triage-service"):
         gov.promote(gov.actor("triage-service"), "churn", version, "staging", reason="x")
-    with pytest.raises(PermissionDeniedError, match="no role"):
+    with pytest.raises(PermissionDeniedError, match=r"user 'mallory' \(app-team\)"):
         gov.promote(gov.actor("mallory"), "churn", version, "staging", reason="x")
     with pytest.raises(GovernanceInputError, match="cannot move to production"):
         gov.promote(gov.actor("maya"), "churn", version, "production", reason="skip staging")
@@ -188,3 +191,26 @@ def test_concurrent_promotions_leave_one_production_version(
     # Whoever lost saw a conflict, or promoted after the winner and archived it: never two at once.
     assert gov.production_version("churn").version == versions[stages.index(Stage.PRODUCTION)]
     assert gov.registry.verify_audit().ok
+
+
+def test_archiving_a_version_settles_its_retraining_flags(gov: Governance, make_version: MakeVersion) -> None:
+    version = make_version().version
+    other = make_version().version
+
+    def flag(session: Session) -> None:
+        for number in (version, other):
+            session.add(
+                RetrainingFlag(
+                    model="churn",
+                    version=number,
+                    reason="subject erased",
+                    due_by=gov.clock() + timedelta(days=30),
+                )
+            )
+
+    gov.registry.write(flag, "flagging")
+    gov.promote(gov.actor("sam"), "churn", version, "archived", reason="retired after an erasure")
+    with gov.registry.reading() as session:
+        open_flags = {f.version: f.resolved_at for f in session.scalars(sa.select(RetrainingFlag))}
+    assert open_flags[version] is not None and open_flags[other] is None
+    assert gov.registry.audit_events(limit=1)[0].payload["resolved_retraining_flags"] == [1]
