@@ -15,6 +15,7 @@ from cxops.cli import (
     api,
     audit,
     auth,
+    canary,
     dpia,
     gdpr,
     models,
@@ -46,6 +47,8 @@ app.add_typer(api.app, name="api")
 app.add_typer(gdpr.app, name="gdpr")
 app.add_typer(audit.app, name="audit")
 app.command("report")(report.report)
+app.add_typer(canary.app, name="canary")
+app.command("rollback")(canary.rollback)
 app.command("serve")(serving.serve)
 app.command("predict")(serving.predict)
 app.command("score")(scoring.score)

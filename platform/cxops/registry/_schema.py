@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -30,6 +31,7 @@ __all__ = [
     "Approval",
     "AuditEvent",
     "Base",
+    "Canary",
     "Dataset",
     "JSONType",
     "ModelVersion",
@@ -243,3 +245,43 @@ class RetrainingFlag(Base):
     audit_seq: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column()
+
+
+class Canary(Base):
+    """A canary release of a candidate version against the production version (see `cxops.canary.service`)."""
+
+    __tablename__ = "canaries"
+    __table_args__ = (
+        CheckConstraint("mode IN ('split', 'shadow')", name="mode"),
+        CheckConstraint("status IN ('running', 'paused', 'promoted', 'rolled_back')", name="status"),
+        CheckConstraint("percent >= 0 AND percent <= 100", name="percent"),
+        ForeignKeyConstraint(
+            ["model", "candidate_version"], ["model_versions.model", "model_versions.version"]
+        ),
+        ForeignKeyConstraint(["model", "stable_version"], ["model_versions.model", "model_versions.version"]),
+        Index(
+            "uq_canaries_one_active",
+            "model",
+            unique=True,
+            sqlite_where=text("status IN ('running', 'paused')"),
+            postgresql_where=text("status IN ('running', 'paused')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    candidate_version: Mapped[int] = mapped_column(Integer)
+    stable_version: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    percent: Mapped[float] = mapped_column(Float)
+    steps: Mapped[list[float]] = mapped_column(JSONType)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    interval_s: Mapped[int] = mapped_column(Integer)
+    auto: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_by: Mapped[str] = mapped_column(String(256))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    outcome: Mapped[str] = mapped_column(Text, default="")

@@ -6,8 +6,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cxops.api.routes import audit, auth, models, records, system
+from cxops.api.routes import audit, auth, canary, models, records, system
 
 __all__ = ["ROUTERS"]
 
-ROUTERS: tuple[APIRouter, ...] = (system.router, models.router, audit.router, auth.router, records.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    system.router,
+    models.router,
+    audit.router,
+    auth.router,
+    records.router,
+    canary.router,
+)
