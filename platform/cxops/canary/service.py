@@ -23,6 +23,7 @@ from cxops.governance.records import TransitionRecord
 from cxops.governance.service import Governance
 from cxops.registry import Stage
 from cxops.registry._audit import append_event
+from cxops.registry._jsonable import to_json
 from cxops.registry._schema import Canary
 
 __all__ = ["ACTIVE", "DEFAULT_STEPS", "CanaryRecord", "CanaryService"]
@@ -228,6 +229,7 @@ class CanaryService:
         self, model: str, analysis: dict[str, Any], *, advance_to: float | None = None
     ) -> CanaryRecord:
         """Keep one window's analysis as evidence; `advance_to` moves an automated canary to its next step."""
+        analysis = to_json(analysis, "canary evidence")
 
         def change(row: Canary) -> None:
             row.evidence = [*row.evidence, analysis]
@@ -247,6 +249,7 @@ class CanaryService:
         role = self.gov.authorize(actor, "deployments.manage")
         if not reason.strip():
             raise CanaryInvalidError('a rollback needs a reason: pass --reason "..."')
+        evidence = None if evidence is None else to_json(evidence, "canary evidence")
 
         def change(row: Canary) -> None:
             row.percent = 0.0

@@ -191,15 +191,18 @@ def gateway(
     ),
     ttl: float = typer.Option(1.0, "--refresh", help="Seconds between reads of the canary records."),
 ) -> None:
-    """Run the local canary gateway: model servers for the production and candidate versions, and the split
-    the canary records ask for (sticky per customer; objecting customers stay on stable). Stops on Ctrl-C.
+    """Run the local canary gateway: model servers for the production and candidate versions, the split the
+    canary records ask for (sticky per customer; objecting customers stay on stable), and the automated
+    analysis of `--auto` canaries. Stops on Ctrl-C.
 
     Requests and answers are logged as CloudEvents (personal data masked) under <home>/logs/<model>/, with
     Prometheus metrics at /metrics."""
+    import threading
     import time
     from contextlib import contextmanager
 
     from cxops.canary.consent import ProfilingOptOut
+    from cxops.canary.controller import CanaryController
     from cxops.canary.gateway import create_gateway
     from cxops.canary.local import local_routes
     from cxops.cli._output import step

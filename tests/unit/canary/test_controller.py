@@ -1,0 +1,133 @@
+"""The automated canary: a good candidate climbs the steps and is promoted (gates permitting); an erroring,
+slower or shifted one is rolled back within one window, with the evidence kept."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cxops.canary.controller import CanaryController
+from cxops.canary.policy import AnalysisPolicy
+from cxops.canary.service import CanaryService
+from cxops.config import Settings
+from cxops.governance.service import Governance
+from cxops.registry import Stage
+
+START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+INTERVAL = 60
+
+
+class Traffic:
+    """Request records of both versions, drawn per window: `candidate` holds the faults to inject."""
+
+    def __init__(self, stable: int, candidate: int, **faults: float) -> None:
+        self.stable, self.candidate, self.faults = str(stable), str(candidate), faults
+        self.rng = np.random.default_rng(0)
+
+    def __call__(self, model: str, since: datetime) -> list[dict[str, Any]]:
+        records = []
+        for side in (self.stable, self.candidate):
+            bad = side == self.candidate
+            for i in range(600):
+                error = bad and self.rng.random() < self.faults.get("errors", 0.0)
+                records.append(
+                    {
+                        "version": side,
+                        "status": 500 if error else 200,
+                        "latency_ms": float(
+                            self.rng.gamma(4, 5) * (self.faults.get("slower", 1.0) if bad else 1)
+                        ),
+                        "prediction": float(
+                            np.clip(self.rng.beta(2, 5) + (self.faults.get("shift", 0) if bad else 0), 0, 1)
+                        ),
+                        "fallback": False,
+                        "timestamp": since + timedelta(seconds=i * INTERVAL / 600),
+                    }
+                )
+        return records
+
+
+@pytest.fixture
+def gov(tmp_path: Path, database_url: str) -> Iterator[Governance]:
+    with Governance.from_settings(Settings(home=tmp_path / "home", database_url=database_url)) as opened:
+        yield opened
+
+
+def _versions(gov: Governance) -> tuple[int, int]:
+    numbers = []
+    for stage in (Stage.PRODUCTION, Stage.STAGING):
+        record = gov.registry.register_version(
+            "churn",
+            metrics={},
+            artifacts={},
+            params={},
+            lineage={},
+            owner="o",
+            team="t",
+            created_by="maya",
+            dataset_version=None,
+        )
+        with gov.registry.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "UPDATE model_versions SET stage = %s WHERE version = %s"
+                if gov.registry.engine.dialect.name == "postgresql"
+                else "UPDATE model_versions SET stage = ? WHERE version = ?",
+                (stage.value, record.version),
+            )
+        numbers.append(record.version)
+    return numbers[0], numbers[1]
+
+
+def _run(gov: Governance, traffic: Traffic, windows: int) -> list[str]:
+    now = [START]
+    gov.clock = lambda: now[0]
+    canaries = CanaryService(gov)
+    canaries.start(
+        gov.actor("sam"),
+        "churn",
+        int(traffic.candidate),
+        steps=[10, 25, 50, 100],
+        interval_s=INTERVAL,
+        auto=True,
+    )
+    controller = CanaryController(canaries, AnalysisPolicy(min_requests=200), records=traffic)
+    actions = []
+    assert controller.tick("churn") is None  # the first window has not ended yet
+    for _ in range(windows):
+        now[0] += timedelta(seconds=INTERVAL)
+        decision = controller.tick("churn")
+        if decision is None:
+            break
+        actions.append(decision.action)
+    return actions
+
+
+@pytest.mark.parametrize("fault", [{"errors": 0.06}, {"slower": 2.0}, {"shift": 0.2}])
+def test_a_faulty_candidate_is_rolled_back_in_the_first_window(
+    gov: Governance, fault: dict[str, float]
+) -> None:
+    stable, candidate = _versions(gov)
+    assert _run(gov, Traffic(stable, candidate, **fault), windows=5) == ["rolled_back"]
+    [canary] = CanaryService(gov).history(gov.actor("sam"), "churn")
+    assert canary.status == "rolled_back" and canary.outcome.startswith("automated analysis")
+    [evidence] = canary.evidence
+    assert evidence["verdict"] == "fail" and evidence["percent"] == 10.0
+    assert gov.registry.get_version("churn", stable).stage is Stage.PRODUCTION
+    event = gov.registry.audit_events(limit=1)[0]
+    assert (event.action, event.actor) == ("deployment.rolled_back", "canary-controller")
+
+
+def test_a_good_candidate_climbs_every_step_then_meets_the_gates(gov: Governance) -> None:
+    stable, candidate = _versions(gov)
+    actions = _run(gov, Traffic(stable, candidate), windows=4)
+    # Bare test versions pass no promotion gate: the controller keeps the canary at its last split.
+    assert actions[:3] == ["advanced", "advanced", "promotion_blocked"]
+    canary = CanaryService(gov).active("churn")
+    assert canary is not None and canary.percent == 50.0
+    assert [e["verdict"] for e in canary.evidence][:3] == ["pass", "pass", "pass"]
+    assert [e["percent"] for e in canary.evidence][:3] == [10.0, 25.0, 50.0]
