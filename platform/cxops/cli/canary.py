@@ -225,12 +225,31 @@ def gateway(
         opt_out = ProfilingOptOut(FeatureStoreClient(settings))
         with local_routes(canaries, models, launch, ttl_s=ttl) as routes:
             app = create_gateway(routes, settings, opt_out=opt_out)
+            controller = CanaryController(canaries)
+            stop = threading.Event()
+
+            def analyse() -> None:
+                while not stop.wait(1.0):
+                    try:
+                        decisions = controller.tick_all(models)
+                    except Exception as error:  # keep analysing: the next window may read fine
+                        err_console.print(f"[red]canary analysis failed:[/] {escape(str(error))}")
+                        continue
+                    for decision in decisions:
+                        console.print(
+                            f"  {decision.model}: {decision.action} at {decision.percent:g}% — "
+                            f"{escape(decision.explanation)}"
+                        )
+
             with ThreadServer(app, port=port) as server:
                 console.print(
                     f"gateway ready at {server.url} (status at {server.url}/gateway/status; Ctrl-C to stop)"
                 )
+                threading.Thread(target=analyse, name="canary-analysis", daemon=True).start()
                 try:
                     while True:
                         time.sleep(1)
                 except KeyboardInterrupt:
                     console.print("stopping")
+                finally:
+                    stop.set()
