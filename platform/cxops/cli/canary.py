@@ -146,6 +146,12 @@ def promote(
     _show(record)
 
 
+def _number(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else escape(str(value))
+
+
 @app.command("report")
 def report(model: str = typer.Argument(..., help="Model name.")) -> None:
     """The analysis of the model's latest canary, window by window: each check, both sides, the verdict."""
@@ -156,16 +162,29 @@ def report(model: str = typer.Argument(..., help="Model name.")) -> None:
         return
     record = history[-1]
     _show(record)
-    table = Table("window", "share", "check", "stable", "candidate", "limit", "verdict", title="analysis")
+    table = Table(
+        "window",
+        "share",
+        "check",
+        "stable",
+        "candidate",
+        "statistic",
+        "p-value",
+        "limit",
+        "verdict",
+        title="analysis",
+    )
     for number, analysis in enumerate(record.evidence, start=1):
         for check in analysis.get("checks", []):
             table.add_row(
                 str(number),
-                f"{analysis.get('percent', '')}",
+                _number(analysis.get("percent")),
                 check.get("name", ""),
-                str(check.get("stable", "")),
-                str(check.get("candidate", "")),
-                str(check.get("limit", "")),
+                _number(check.get("stable")),
+                _number(check.get("candidate")),
+                _number(check.get("statistic")),
+                _number(check.get("p_value")),
+                _number(check.get("limit")),
                 check.get("verdict", ""),
             )
     console.print(table)
