@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from psycopg import sql
 
 PG_HOST = "127.0.0.1"
@@ -23,6 +24,11 @@ PG_PORT = 5432
 PG_USERS = ("postgres", "root")
 PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 PG_START_TIMEOUT_S = 20.0
+REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_START = (
+    "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no "
+    "--dir /var/lib/redis --logfile /var/log/redis/ci.log"
+)
 
 
 def _pg_connect(user: str, dbname: str = "postgres") -> psycopg.Connection:
@@ -127,3 +133,23 @@ def sqlite_url(tmp_path: Path) -> str:
 def database_url(request: pytest.FixtureRequest) -> str:
     """A new, empty metadata database on each backend in turn."""
     return request.getfixturevalue(f"{request.param}_url")
+
+
+def _redis_up() -> bool:
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping())
+    except redis.exceptions.ConnectionError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """The local Redis, started when down; a server that cannot be reached fails the test."""
+    if not _redis_up():
+        subprocess.run(REDIS_START, shell=True, check=False, capture_output=True)
+        deadline = time.monotonic() + 10
+        while not _redis_up() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    if not _redis_up():
+        pytest.fail(f"Redis at {REDIS_URL} is unreachable and could not be started with: {REDIS_START}")
+    return REDIS_URL

@@ -7,9 +7,7 @@ point-in-time training frame -> online features.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,32 +27,7 @@ from cxops.specs import load_model_code, load_spec
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-REDIS_START = (
-    "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no "
-    "--dir /var/lib/redis --logfile /var/log/redis/ci.log"
-)
 SAMPLE = ["tenure", "support_contacts_90d", "Contract", "MonthlyCharges", "num_services", "charge_trend"]
-
-
-def _redis_up() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping())
-    except redis.exceptions.ConnectionError:
-        return False
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> str:
-    """The local Redis, started when down; a server that cannot be reached fails the test."""
-    if not _redis_up():
-        subprocess.run(REDIS_START, shell=True, check=False, capture_output=True)
-        deadline = time.monotonic() + 10
-        while not _redis_up() and time.monotonic() < deadline:
-            time.sleep(0.2)
-    if not _redis_up():
-        pytest.fail(f"Redis at {REDIS_URL} is unreachable and could not be started with: {REDIS_START}")
-    return REDIS_URL
 
 
 def _project() -> str:

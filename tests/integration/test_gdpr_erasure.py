@@ -11,8 +11,6 @@ import hashlib
 import json
 import shutil
 import sqlite3
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,11 +42,6 @@ from cxops.specs import ModelSpec, load_model_code, load_spec
 pytestmark = pytest.mark.integration
 
 KEY = "k" * 32
-REDIS_URL = "redis://127.0.0.1:6379/0"
-REDIS_START = (
-    "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no "
-    "--dir /var/lib/redis --logfile /var/log/redis/ci.log"
-)
 CLOCK = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 CUSTOMER_VIEWS = ("customer_account", "customer_services", "customer_billing")
 VIEWS = (*CUSTOMER_VIEWS, "customer_consent")
@@ -73,26 +66,6 @@ from feast.types import String
     source=FileSource(name="{PAIRS}_source", path="data/{PAIRS}.parquet", timestamp_field="event_timestamp"),
 )
 """
-
-
-def _redis_up() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping())
-    except redis.exceptions.ConnectionError:
-        return False
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> str:
-    """The local Redis, started when down; a server that cannot be reached fails the test."""
-    if not _redis_up():
-        subprocess.run(REDIS_START, shell=True, check=False, capture_output=True)
-        deadline = time.monotonic() + 10
-        while not _redis_up() and time.monotonic() < deadline:
-            time.sleep(0.2)
-    if not _redis_up():
-        pytest.fail(f"Redis at {REDIS_URL} is unreachable and could not be started with: {REDIS_START}")
-    return REDIS_URL
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,8 @@ class GateContext:
     production: ModelVersionRecord | None = None
     approvals: list[dict[str, Any]] = field(default_factory=list)
     """Filled by the approval gate: the approvals the transition will use."""
+    gaps: dict[int, list[Any]] = field(default_factory=dict)
+    """Bias gaps by version number, computed once for the bias and bias-regression gates."""
 
 
 def _fmt(value: float | None) -> str:
@@ -139,12 +141,14 @@ def _metric_regression(ctx: GateContext) -> list[GateResult]:
 
 
 def _gaps(ctx: GateContext, record: ModelVersionRecord) -> list[Any]:
+    if record.version in ctx.gaps:
+        return ctx.gaps[record.version]
     from cxops.governance.bias import bias_gaps, load_predictions
 
     bias = ctx.policy.bias
     measures = list(bias.limits.get(ctx.spec.task, {}))
     predictions = load_predictions(Path(record.artifacts["evaluation"]))
-    return bias_gaps(
+    ctx.gaps[record.version] = bias_gaps(
         predictions,
         ctx.spec.task,
         [s for s in ctx.spec.evaluation.bias_segments if s in predictions.columns],
@@ -154,6 +158,7 @@ def _gaps(ctx: GateContext, record: ModelVersionRecord) -> list[Any]:
         min_group_rows=bias.min_group_rows,
         seed=record.version,
     )
+    return ctx.gaps[record.version]
 
 
 def _bias(ctx: GateContext) -> list[GateResult]:

@@ -67,20 +67,20 @@ def _timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def event_hash(
-    *,
-    seq: int,
-    created_at: datetime,
-    actor: str,
-    role: str,
-    action: str,
-    model: str | None,
-    version: int | None,
-    reason: str,
-    payload: str,
-    prev_hash: str,
-) -> str:
-    fields = [seq, _timestamp(created_at), actor, role, action, model, version, reason, payload, prev_hash]
+def event_hash(row: AuditEvent) -> str:
+    """The hash of an event: its own fields and the previous event's hash."""
+    fields = [
+        row.seq,
+        _timestamp(row.created_at),
+        row.actor,
+        row.role,
+        row.action,
+        row.model,
+        row.version,
+        row.reason,
+        row.payload,
+        row.prev_hash,
+    ]
     return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -105,7 +105,6 @@ def append_event(
     seq, prev_hash = (previous[0] + 1, previous[1]) if previous else (1, GENESIS_HASH)
     # Microseconds only: what the databases keep, so the hash can be recomputed from what is read back.
     created_at = utcnow()
-    text = _canonical(payload or {})
     row = AuditEvent(
         seq=seq,
         created_at=created_at,
@@ -115,21 +114,10 @@ def append_event(
         model=model,
         version=version,
         reason=reason,
-        payload=text,
+        payload=_canonical(payload or {}),
         prev_hash=prev_hash,
-        hash=event_hash(
-            seq=seq,
-            created_at=created_at,
-            actor=actor,
-            role=role,
-            action=action,
-            model=model,
-            version=version,
-            reason=reason,
-            payload=text,
-            prev_hash=prev_hash,
-        ),
     )
+    row.hash = event_hash(row)
     session.add(row)
     session.flush()
     return _record(row)
@@ -157,19 +145,7 @@ def verify_chain(session: Session, batch: int = 5000) -> AuditVerification:
                 f"event {row.seq} does not follow event {row.seq - 1}: its previous-hash link is "
                 f"{row.prev_hash[:12]}…, expected {expected_prev[:12]}… (events were removed or reordered)",
             )
-        recomputed = event_hash(
-            seq=row.seq,
-            created_at=row.created_at,
-            actor=row.actor,
-            role=row.role,
-            action=row.action,
-            model=row.model,
-            version=row.version,
-            reason=row.reason,
-            payload=row.payload,
-            prev_hash=row.prev_hash,
-        )
-        if recomputed != row.hash:
+        if event_hash(row) != row.hash:
             return AuditVerification(
                 False,
                 checked,

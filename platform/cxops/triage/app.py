@@ -60,7 +60,7 @@ logger.addFilter(PiiLogFilter())
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller's request id is reused (it ties logs across services) only when it cannot smuggle anything.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# JSON may spell one character with up to 12 bytes (a surrogate pair of \uXXXX escapes): a body longer
+# JSON may spell one character with up to 12 bytes (a surrogate pair of six-byte \u escapes): a body longer
 # than this cannot hold an acceptable message and is refused before it is read in full.
 _BYTES_PER_CHAR = 12
 _BODY_OVERHEAD = 16 * 1024

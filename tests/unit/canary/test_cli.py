@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,28 +19,16 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+def store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, place_version: Callable[..., int]
+) -> Iterator[Registry]:
     settings = Settings(home=tmp_path / "home")
     monkeypatch.setenv("CXOPS_HOME", str(settings.home))
     monkeypatch.setattr(console, "width", 250)
     monkeypatch.setattr(err_console, "width", 250)
     registry = Registry(settings.metadata_url)
     for stage in (Stage.PRODUCTION, Stage.STAGING):
-        record = registry.register_version(
-            "churn",
-            metrics={},
-            artifacts={},
-            params={},
-            lineage={},
-            owner="o",
-            team="t",
-            created_by="maya",
-            dataset_version=None,
-        )
-        with registry.engine.begin() as connection:
-            connection.exec_driver_sql(
-                "UPDATE model_versions SET stage = ? WHERE version = ?", (stage.value, record.version)
-            )
+        place_version(registry, stage)
     yield registry
     registry.close()
 

@@ -3,7 +3,7 @@ slower or shifted one is rolled back within one window, with the evidence kept."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,31 +58,6 @@ def gov(tmp_path: Path, database_url: str) -> Iterator[Governance]:
         yield opened
 
 
-def _versions(gov: Governance) -> tuple[int, int]:
-    numbers = []
-    for stage in (Stage.PRODUCTION, Stage.STAGING):
-        record = gov.registry.register_version(
-            "churn",
-            metrics={},
-            artifacts={},
-            params={},
-            lineage={},
-            owner="o",
-            team="t",
-            created_by="maya",
-            dataset_version=None,
-        )
-        with gov.registry.engine.begin() as connection:
-            connection.exec_driver_sql(
-                "UPDATE model_versions SET stage = %s WHERE version = %s"
-                if gov.registry.engine.dialect.name == "postgresql"
-                else "UPDATE model_versions SET stage = ? WHERE version = ?",
-                (stage.value, record.version),
-            )
-        numbers.append(record.version)
-    return numbers[0], numbers[1]
-
-
 def _run(gov: Governance, traffic: Traffic, windows: int) -> list[str]:
     now = [START]
     gov.clock = lambda: now[0]
@@ -109,9 +84,12 @@ def _run(gov: Governance, traffic: Traffic, windows: int) -> list[str]:
 
 @pytest.mark.parametrize("fault", [{"errors": 0.06}, {"slower": 2.0}, {"shift": 0.2}])
 def test_a_faulty_candidate_is_rolled_back_in_the_first_window(
-    gov: Governance, fault: dict[str, float]
+    place_version: Callable[..., int], gov: Governance, fault: dict[str, float]
 ) -> None:
-    stable, candidate = _versions(gov)
+    stable, candidate = (
+        place_version(gov.registry, Stage.PRODUCTION),
+        place_version(gov.registry, Stage.STAGING),
+    )
     assert _run(gov, Traffic(stable, candidate, **fault), windows=5) == ["rolled_back"]
     [canary] = CanaryService(gov).history(gov.actor("sam"), "churn")
     assert canary.status == "rolled_back" and canary.outcome.startswith("automated analysis")
@@ -122,8 +100,13 @@ def test_a_faulty_candidate_is_rolled_back_in_the_first_window(
     assert (event.action, event.actor) == ("deployment.rolled_back", "canary-controller")
 
 
-def test_a_good_candidate_climbs_every_step_then_meets_the_gates(gov: Governance) -> None:
-    stable, candidate = _versions(gov)
+def test_a_good_candidate_climbs_every_step_then_meets_the_gates(
+    place_version: Callable[..., int], gov: Governance
+) -> None:
+    stable, candidate = (
+        place_version(gov.registry, Stage.PRODUCTION),
+        place_version(gov.registry, Stage.STAGING),
+    )
     actions = _run(gov, Traffic(stable, candidate), windows=4)
     # Bare test versions pass no promotion gate: the controller keeps the canary at its last split.
     assert actions[:3] == ["advanced", "advanced", "promotion_blocked"]

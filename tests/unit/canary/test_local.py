@@ -4,7 +4,7 @@ candidate rolls its canary back."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,26 +28,6 @@ def canaries(tmp_path: Path, sqlite_url: str) -> Iterator[CanaryService]:
     with Governance.from_settings(Settings(home=tmp_path / "home", database_url=sqlite_url)) as gov:
         gov.clock = lambda: datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
         yield CanaryService(gov)
-
-
-def _version(gov: Governance, stage: Stage) -> int:
-    record = gov.registry.register_version(
-        "churn",
-        metrics={},
-        artifacts={},
-        params={},
-        lineage={},
-        owner="o",
-        team="t",
-        created_by="maya",
-        dataset_version=None,
-    )
-    with gov.registry.engine.begin() as connection:
-        connection.exec_driver_sql(
-            "UPDATE model_versions SET stage = ? WHERE model = 'churn' AND version = ?",
-            (stage.value, record.version),
-        )
-    return record.version
 
 
 class Launcher:
@@ -74,9 +54,14 @@ def _settle(routes: DatabaseRoutes, servers: VersionServers, model: str, version
     routes._table = None  # noqa: SLF001 - read again now rather than after the ttl
 
 
-def test_the_table_follows_the_canary_records(canaries: CanaryService) -> None:
+def test_the_table_follows_the_canary_records(
+    place_version: Callable[..., int], canaries: CanaryService
+) -> None:
     gov = canaries.gov
-    stable, candidate = _version(gov, Stage.PRODUCTION), _version(gov, Stage.STAGING)
+    stable, candidate = (
+        place_version(gov.registry, Stage.PRODUCTION),
+        place_version(gov.registry, Stage.STAGING),
+    )
     launcher = Launcher()
     with local_routes(canaries, ["churn"], launcher, ttl_s=0) as routes:
         [route] = routes().routes
@@ -101,10 +86,12 @@ def test_the_table_follows_the_canary_records(canaries: CanaryService) -> None:
     assert sorted(launcher.stopped) == [("churn", stable), ("churn", candidate)]
 
 
-def test_a_candidate_whose_server_cannot_start_is_rolled_back(canaries: CanaryService) -> None:
+def test_a_candidate_whose_server_cannot_start_is_rolled_back(
+    place_version: Callable[..., int], canaries: CanaryService
+) -> None:
     gov = canaries.gov
-    _version(gov, Stage.PRODUCTION)
-    candidate = _version(gov, Stage.STAGING)
+    place_version(gov.registry, Stage.PRODUCTION)
+    candidate = place_version(gov.registry, Stage.STAGING)
     with local_routes(canaries, ["churn"], Launcher(failing=(candidate,)), ttl_s=0) as routes:
         canaries.start(gov.actor("sam"), "churn", candidate)
         routes()
@@ -117,10 +104,12 @@ def test_a_candidate_whose_server_cannot_start_is_rolled_back(canaries: CanarySe
     assert "did not start" in ended.outcome
 
 
-def test_a_shadow_canary_is_a_shadow_route(canaries: CanaryService) -> None:
+def test_a_shadow_canary_is_a_shadow_route(
+    place_version: Callable[..., int], canaries: CanaryService
+) -> None:
     gov = canaries.gov
-    _version(gov, Stage.PRODUCTION)
-    candidate = _version(gov, Stage.STAGING)
+    place_version(gov.registry, Stage.PRODUCTION)
+    candidate = place_version(gov.registry, Stage.STAGING)
     with local_routes(canaries, ["churn"], Launcher(), ttl_s=0) as routes:
         canaries.start(gov.actor("sam"), "churn", candidate, shadow=True, shadow_percent=10)
         routes()

@@ -4,7 +4,7 @@ active canary per model; every change authorised and audited, on SQLite and Post
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,36 +25,18 @@ def gov(tmp_path: Path, database_url: str) -> Iterator[Governance]:
         yield opened
 
 
-def _version(gov: Governance, stage: Stage) -> int:
-    """A churn version placed in `stage` underneath governance (these tests are about canaries, not gates)."""
-    record = gov.registry.register_version(
-        "churn",
-        metrics={},
-        artifacts={},
-        params={},
-        lineage={},
-        owner="o",
-        team="t",
-        created_by="maya",
-        dataset_version=None,
-    )
-    with gov.registry.engine.begin() as connection:
-        connection.exec_driver_sql(
-            "UPDATE model_versions SET stage = %s WHERE model = 'churn' AND version = %s"
-            if gov.registry.engine.dialect.name == "postgresql"
-            else "UPDATE model_versions SET stage = ? WHERE model = 'churn' AND version = ?",
-            (stage.value, record.version),
-        )
-    return record.version
-
-
 @pytest.fixture
 def canaries(gov: Governance) -> CanaryService:
     return CanaryService(gov)
 
 
-def test_a_canary_starts_from_staging_against_production(gov: Governance, canaries: CanaryService) -> None:
-    stable, candidate = _version(gov, Stage.PRODUCTION), _version(gov, Stage.STAGING)
+def test_a_canary_starts_from_staging_against_production(
+    place_version: Callable[..., int], gov: Governance, canaries: CanaryService
+) -> None:
+    stable, candidate = (
+        place_version(gov.registry, Stage.PRODUCTION),
+        place_version(gov.registry, Stage.STAGING),
+    )
     record = canaries.start(gov.actor("sam"), "churn", candidate, steps=[10, 50], interval_s=60, auto=True)
     assert (record.stable_version, record.candidate_version, record.percent) == (stable, candidate, 10.0)
     assert record.steps == [10.0, 50.0, 100.0] and record.status == "running"
@@ -64,30 +46,34 @@ def test_a_canary_starts_from_staging_against_production(gov: Governance, canari
 
 
 def test_only_staging_versions_and_only_with_a_production_version(
-    gov: Governance, canaries: CanaryService
+    place_version: Callable[..., int], gov: Governance, canaries: CanaryService
 ) -> None:
-    candidate = _version(gov, Stage.STAGING)
+    candidate = place_version(gov.registry, Stage.STAGING)
     with pytest.raises(CanaryConflictError, match="no production version"):
         canaries.start(gov.actor("sam"), "churn", candidate)
-    _version(gov, Stage.PRODUCTION)
-    fresh = _version(gov, Stage.CANDIDATE)
+    place_version(gov.registry, Stage.PRODUCTION)
+    fresh = place_version(gov.registry, Stage.CANDIDATE)
     with pytest.raises(CanaryConflictError, match="starts from a version in staging"):
         canaries.start(gov.actor("sam"), "churn", fresh)
     with pytest.raises(CanaryInvalidError, match="must rise"):
         canaries.start(gov.actor("sam"), "churn", candidate, steps=[50, 10])
 
 
-def test_one_active_canary_per_model(gov: Governance, canaries: CanaryService) -> None:
-    _version(gov, Stage.PRODUCTION)
-    first, second = _version(gov, Stage.STAGING), _version(gov, Stage.STAGING)
+def test_one_active_canary_per_model(
+    place_version: Callable[..., int], gov: Governance, canaries: CanaryService
+) -> None:
+    place_version(gov.registry, Stage.PRODUCTION)
+    first, second = place_version(gov.registry, Stage.STAGING), place_version(gov.registry, Stage.STAGING)
     canaries.start(gov.actor("sam"), "churn", first)
     with pytest.raises(CanaryConflictError, match="already has a canary"):
         canaries.start(gov.actor("sam"), "churn", second)
 
 
-def test_concurrent_starts_leave_one_canary(gov: Governance, canaries: CanaryService) -> None:
-    _version(gov, Stage.PRODUCTION)
-    versions = [_version(gov, Stage.STAGING) for _ in range(3)]
+def test_concurrent_starts_leave_one_canary(
+    place_version: Callable[..., int], gov: Governance, canaries: CanaryService
+) -> None:
+    place_version(gov.registry, Stage.PRODUCTION)
+    versions = [place_version(gov.registry, Stage.STAGING) for _ in range(3)]
     barrier, outcomes = threading.Barrier(3), []
 
     def start(version: int) -> None:
@@ -107,9 +93,11 @@ def test_concurrent_starts_leave_one_canary(gov: Governance, canaries: CanarySer
     assert len(canaries.status(gov.actor("sam"), "churn")) == 1
 
 
-def test_moving_and_rolling_back(gov: Governance, canaries: CanaryService) -> None:
-    stable = _version(gov, Stage.PRODUCTION)
-    candidate = _version(gov, Stage.STAGING)
+def test_moving_and_rolling_back(
+    place_version: Callable[..., int], gov: Governance, canaries: CanaryService
+) -> None:
+    stable = place_version(gov.registry, Stage.PRODUCTION)
+    candidate = place_version(gov.registry, Stage.STAGING)
     sam = gov.actor("sam")
     canaries.start(sam, "churn", candidate)
     moved = canaries.set_percent(sam, "churn", 30, reason="looks fine")
@@ -127,9 +115,11 @@ def test_moving_and_rolling_back(gov: Governance, canaries: CanaryService) -> No
         canaries.set_percent(sam, "churn", 10)
 
 
-def test_promotion_goes_through_the_production_gates(gov: Governance, canaries: CanaryService) -> None:
-    _version(gov, Stage.PRODUCTION)
-    candidate = _version(gov, Stage.STAGING)
+def test_promotion_goes_through_the_production_gates(
+    place_version: Callable[..., int], gov: Governance, canaries: CanaryService
+) -> None:
+    place_version(gov.registry, Stage.PRODUCTION)
+    candidate = place_version(gov.registry, Stage.STAGING)
     sam = gov.actor("sam")
     canaries.start(sam, "churn", candidate)
     with pytest.raises(GateFailedError):  # these bare versions pass no gate
@@ -145,9 +135,11 @@ def test_promotion_goes_through_the_production_gates(gov: Governance, canaries: 
     ]
 
 
-def test_only_roles_with_deployments_manage_change_canaries(gov: Governance, canaries: CanaryService) -> None:
-    _version(gov, Stage.PRODUCTION)
-    candidate = _version(gov, Stage.STAGING)
+def test_only_roles_with_deployments_manage_change_canaries(
+    place_version: Callable[..., int], gov: Governance, canaries: CanaryService
+) -> None:
+    place_version(gov.registry, Stage.PRODUCTION)
+    candidate = place_version(gov.registry, Stage.STAGING)
     before = gov.registry.audit_events(limit=100)
     for user in ("maya", "dana", "triage-service"):
         with pytest.raises(PermissionDeniedError, match="deployments.manage"):
