@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     ray_address: str | None = None
     """Ray cluster address; unset starts a local Ray on this machine."""
     ray_num_cpus: int | None = None
+    canary_backend: Literal["local", "kubernetes"] = "local"
+    """Where canary traffic is split: the local gateway (`cxops canary gateway`) reads the canary records;
+    `kubernetes` also patches each model's KServe InferenceService in `kserve_namespace`."""
+    kserve_namespace: str = "cxops"
+    image_registry: str = "registry.local/cxops"
+    """Where the predictor images built from the bentos are pushed: `<registry>/<bento name>:<version>`."""
 
     @cached_property
     def home_dir(self) -> Path:

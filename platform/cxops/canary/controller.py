@@ -4,7 +4,8 @@ gateway's request log) and move to the next step, wait, roll back, or, after the
 Windows follow each other without gaps from the canary's start: each decided window is kept as evidence
 (the analysis, its window, the share it ran at), so the decision of every step can be shown and audited. A
 failing window rolls back at once; a window that cannot decide yet is kept and the next one looks again,
-until the policy's `max_wait_windows` turns waiting into a failure.
+until the policy's `max_wait_windows` turns waiting into a failure. A window without any request is
+`idle`: it neither decides nor counts towards that deadline.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from cxops.canary.service import CanaryRecord, CanaryService
 from cxops.governance.errors import GateFailedError
 from cxops.governance.identity import Actor
 
-__all__ = ["CanaryController", "Decision"]
+__all__ = ["IDLE", "CanaryController", "Decision"]
+
+IDLE = "idle"
+"""The verdict kept for windows in which neither version had a request."""
 
 RecordSource = Callable[[str, datetime], Iterable[dict[str, Any]]]
 """`records(model, since)`: the gateway's request records of a model from `since` on."""
@@ -72,11 +76,14 @@ class CanaryController:
         raw = list(self._records(model, start))
         stable = WindowStats.from_records(raw, str(record.stable_version), start=start, end=end)
         candidate = WindowStats.from_records(raw, str(record.candidate_version), start=start, end=end)
+        if stable.requests == 0 and candidate.requests == 0:
+            return self._idle(record, start, end)
+        analysed = [e for e in record.evidence if e.get("verdict") != IDLE]
         analysis = analyse(
             stable,
             candidate,
             self.policy,
-            look=min(len(record.evidence) + 1, looks),
+            look=min(len(analysed) + 1, looks),
             looks=looks,
             waited_windows=self._waited(record),
         )
@@ -101,6 +108,22 @@ class CanaryController:
             return Decision(model, "promotion_blocked", record.percent, "pass", str(blocked))
         return Decision(model, "promoted", 100.0, "pass", analysis.explanation)
 
+    def _idle(self, record: CanaryRecord, start: datetime, end: datetime) -> Decision:
+        """No request reached either version: nothing to judge, and no step of the deadline spent.
+        Consecutive idle windows are kept as one piece of evidence."""
+        last = record.evidence[-1] if record.evidence else {}
+        merged = last.get("verdict") == IDLE and last.get("percent") == record.percent
+        evidence = {
+            "verdict": IDLE,
+            "explanation": "no request reached the gateway for either version",
+            "percent": record.percent,
+            "window_start": last["window_start"] if merged else start,
+            "window_end": end,
+            "windows": last.get("windows", 1) + 1 if merged else 1,
+        }
+        self.canaries.record_analysis(record.model, evidence, replace_last=merged)
+        return Decision(record.model, "waiting", record.percent, IDLE, evidence["explanation"])
+
     def tick_all(self, models: Iterable[str]) -> list[Decision]:
         return [decision for model in models if (decision := self.tick(model)) is not None]
 
@@ -115,6 +138,8 @@ class CanaryController:
     def _waited(record: CanaryRecord) -> int:
         waited = 0
         for evidence in reversed(record.evidence):
+            if evidence.get("verdict") == IDLE:
+                continue  # an idle window is no evidence either way
             if evidence.get("verdict") != "wait" or evidence.get("percent") != record.percent:
                 break
             waited += 1

@@ -283,7 +283,7 @@ def _check_name(kind: str, value: str) -> str:
     return value
 
 
-def _candidate_predictor(isvc: dict[str, Any], candidate: str) -> dict[str, Any]:
+def _candidate_predictor(isvc: dict[str, Any], candidate: str, *, allow_same: bool = False) -> dict[str, Any]:
     """The predictor fields that run the candidate: a copy of the stable ones with the image/URI swapped.
 
     An image goes into the serving container (`kserve-container`, or the only one); a URI (anything
@@ -307,7 +307,7 @@ def _candidate_predictor(isvc: dict[str, Any], candidate: str) -> dict[str, Any]
                 f"'{SERVING_CONTAINER}'; name the model server's container '{SERVING_CONTAINER}'"
             )
         target = (named or containers)[0]
-        if target.get("image") == candidate:
+        if target.get("image") == candidate and not allow_same:
             raise CanaryInvalidError(f"{_where(isvc)} already serves {candidate}; nothing to compare it with")
         target["image"] = candidate
         return {"containers": containers}
@@ -318,7 +318,7 @@ def _candidate_predictor(isvc: dict[str, Any], candidate: str) -> dict[str, Any]
                 f"storage URI (for example s3://...), not {candidate!r}"
             )
         model = copy.deepcopy(predictor["model"])
-        if model.get("storageUri") == candidate:
+        if model.get("storageUri") == candidate and not allow_same:
             raise CanaryInvalidError(f"{_where(isvc)} already serves {candidate}; nothing to compare it with")
         model["storageUri"] = candidate
         return {"model": model}
@@ -445,6 +445,18 @@ class KServeCanaryBackend:
             self._standard_canary(isvc, "roll it back")
             spec = {"canary": None}
         return parse_status(self._patch(model, self._body(isvc, spec), "roll back the canary of"))
+
+    def pin(self, model: str, image_or_storage_uri: str) -> CanaryStatus:
+        """Serve `image_or_storage_uri` with all the traffic and no canary: a rollback to an earlier
+        production version. A canary in progress is dropped with it."""
+        isvc = self._get(model)
+        mode = deployment_mode(isvc)
+        fields = _candidate_predictor(isvc, image_or_storage_uri, allow_same=True)
+        if mode is DeploymentMode.SERVERLESS:
+            spec: dict[str, Any] = {"predictor": {**fields, "canaryTrafficPercent": None}}
+        else:
+            spec = {"predictor": fields, "canary": None}
+        return parse_status(self._patch(model, self._body(isvc, spec), "pin a version on"))
 
     # -- state checks ----------------------------------------------------------------------------
 

@@ -134,7 +134,9 @@ class DatabaseRoutes:
             return None
         stable_url = self.servers.url(model, stable_version)
         if stable_url is None:
-            return None
+            # A new stable version (a rollback to an earlier one, say) is starting: the old one answers.
+            previous = self._previous(model)
+            return None if previous is None else Route(model=model, stable=previous.stable)
         stable = Backend(version=str(stable_version), url=stable_url)
         if canary is None:
             return Route(model=model, stable=stable)
@@ -158,6 +160,11 @@ class DatabaseRoutes:
             percent=canary.percent,
             canary_id=canary.deployment_id,
         )
+
+    def _previous(self, model: str) -> Route | None:
+        if self._table is None:
+            return None
+        return next((route for route in self._table.routes if route.model == model), None)
 
     def on_candidate_failure(self, model: str, reason: str) -> None:
         """The gateway found the candidate dead or failing: roll the canary back, with the reason."""

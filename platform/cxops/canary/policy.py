@@ -6,11 +6,15 @@ a misspelt limit must not silently fall back to its default.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-__all__ = ["CHECKS_PER_LOOK", "AnalysisPolicy", "DriftLimit"]
+from cxops.canary.errors import CanaryInvalidError
+
+__all__ = ["CHECKS_PER_LOOK", "AnalysisPolicy", "DriftLimit", "load_analysis_policy"]
 
 CHECKS_PER_LOOK = 4
 """Checks that can fail a window (error rate, p95 latency, prediction drift, model metric).
@@ -70,3 +74,24 @@ class AnalysisPolicy(BaseModel):
     def alpha_per_test(self, looks: int) -> float:
         """Level of each one-sided test: Bonferroni over `CHECKS_PER_LOOK` checks times `looks` looks."""
         return self.false_alarm_rate / (CHECKS_PER_LOOK * looks)
+
+
+class _CanaryPolicyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    analysis: AnalysisPolicy = AnalysisPolicy()
+
+
+def load_analysis_policy(path: Path) -> AnalysisPolicy:
+    """The `analysis` block of a canary policy file (`policies/canary.yaml`), validated."""
+    if not path.is_file():
+        raise CanaryInvalidError(f"canary policy {path} is missing; restore policies/canary.yaml")
+    try:
+        return _CanaryPolicyFile.model_validate(yaml.safe_load(path.read_text()) or {}).analysis
+    except yaml.YAMLError as error:
+        raise CanaryInvalidError(f"canary policy {path} is not valid YAML: {error}") from error
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False)
+        )
+        raise CanaryInvalidError(f"canary policy {path} is invalid: {problems}") from error

@@ -3,13 +3,14 @@ permission (`deployments.manage`), each change audited as a `deployment.*` event
 
 A canary starts from a version in `staging` against the model's `production` version; finishing it promotes
 the candidate through governance (every production gate, the approval included), and rolling it back leaves
-production untouched. At most one canary per model is active, which the database enforces. Where traffic is
-actually split (the local gateway, or KServe) reads these records; this module only keeps them.
+production untouched. At most one canary per model is active, which the database enforces. Each change is
+also handed to the traffic backend (`cxops.canary.traffic`): the local gateway reads the records itself,
+KServe is patched in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cxops.canary.errors import CanaryConflictError, CanaryInvalidError, CanaryNotFoundError
+from cxops.canary.traffic import TrafficBackend, traffic_backend
 from cxops.governance.identity import Actor
 from cxops.governance.records import TransitionRecord
 from cxops.governance.service import Governance
@@ -113,8 +115,9 @@ def _check_percent(percent: float) -> float:
 class CanaryService:
     """Canary releases kept in the metadata store, beside the versions they move."""
 
-    def __init__(self, gov: Governance) -> None:
+    def __init__(self, gov: Governance, traffic: TrafficBackend | None = None) -> None:
         self.gov = gov
+        self.traffic = traffic or traffic_backend(gov.settings)
 
     # Reads --------------------------------------------------------------------------------------------------
 
@@ -204,6 +207,7 @@ class CanaryService:
             session.flush()
             record = CanaryRecord.of(row)
             self._audit(session, actor, role, "deployment.canary_started", record, reason="")
+            self.traffic.started(record, candidate)
             return record
 
         return self.gov.registry.write(write, f"starting a canary of {candidate.ref}")
@@ -223,23 +227,39 @@ class CanaryService:
             # The plan's next step is the first one above the new share.
             row.step = next((i for i, s in enumerate(row.steps) if s >= value), len(row.steps) - 1)
 
-        return self._change(actor, role, model, change, "deployment.traffic_set", reason)
+        return self._change(
+            actor, role, model, change, "deployment.traffic_set", reason, apply=self.traffic.moved
+        )
 
     def record_analysis(
-        self, model: str, analysis: dict[str, Any], *, advance_to: float | None = None
+        self,
+        model: str,
+        analysis: dict[str, Any],
+        *,
+        advance_to: float | None = None,
+        replace_last: bool = False,
     ) -> CanaryRecord:
-        """Keep one window's analysis as evidence; `advance_to` moves an automated canary to its next step."""
+        """Keep one window's analysis as evidence (in place of the last one with `replace_last`);
+        `advance_to` moves an automated canary to its next step."""
         analysis = to_json(analysis, "canary evidence")
 
         def change(row: Canary) -> None:
-            row.evidence = [*row.evidence, analysis]
+            kept = row.evidence[:-1] if replace_last else row.evidence
+            row.evidence = [*kept, analysis]
             if advance_to is not None:
                 row.percent = advance_to
                 row.step = min(row.step + 1, len(row.steps) - 1)
 
         controller = Actor("canary-controller", ("sre",))
         return self._change(
-            controller, "sre", model, change, "deployment.analysed", "", audit=advance_to is not None
+            controller,
+            "sre",
+            model,
+            change,
+            "deployment.analysed",
+            "",
+            audit=advance_to is not None,
+            apply=self.traffic.moved if advance_to is not None else None,
         )
 
     def rollback(
@@ -259,7 +279,9 @@ class CanaryService:
             if evidence is not None:
                 row.evidence = [*row.evidence, evidence]
 
-        return self._change(actor, role, model, change, "deployment.rolled_back", reason)
+        return self._change(
+            actor, role, model, change, "deployment.rolled_back", reason, apply=self.traffic.rolled_back
+        )
 
     def promote(
         self, actor: Actor, model: str, *, reason: str, override: bool = False
@@ -271,14 +293,23 @@ class CanaryService:
         current = self.active(model)
         if current is None:
             raise CanaryNotFoundError(f"model {model!r} has no canary in progress (`cxops canary status`)")
-        transition = self.gov.promote(
-            actor,
-            model,
-            current.candidate_version,
-            Stage.PRODUCTION,
-            reason=f"canary {current.deployment_id}: {reason}",
-            override=override,
-        )
+        candidate = self.gov.registry.get_version(model, current.candidate_version)
+        if candidate.stage is Stage.PRODUCTION:
+            # An earlier attempt reached production but not the serving platform: finish that one.
+            transition = next(
+                t
+                for t in reversed(self.gov.history(actor, model))
+                if t.version == candidate.version and t.to_stage == Stage.PRODUCTION.value
+            )
+        else:
+            transition = self.gov.promote(
+                actor,
+                model,
+                current.candidate_version,
+                Stage.PRODUCTION,
+                reason=f"canary {current.deployment_id}: {reason}",
+                override=override,
+            )
 
         def change(row: Canary) -> None:
             row.percent = 100.0
@@ -286,8 +317,40 @@ class CanaryService:
             row.ended_at = self.gov.clock()
             row.outcome = reason
 
-        record = self._change(actor, transition.role, model, change, "deployment.promoted", reason)
+        record = self._change(
+            actor, transition.role, model, change, "deployment.promoted", reason, apply=self.traffic.promoted
+        )
         return record, transition
+
+    def roll_back_to(
+        self, actor: Actor, model: str, version: int, *, reason: str
+    ) -> tuple[CanaryRecord | None, TransitionRecord | None]:
+        """`cxops rollback MODEL --to-version N`: end the canary in progress, if any, and make `N` (a former
+        production version) production again with all the traffic. Returns the ended canary and the stage
+        change; either is None when there was nothing of that kind to do."""
+        self.gov.authorize(actor, "deployments.manage")
+        production = self.gov.production_version(model)
+        restore = production is None or production.version != version
+        if restore and not any(
+            t.version == version and t.to_stage == Stage.PRODUCTION.value
+            for t in self.gov.history(actor, model)
+        ):
+            # Checked before the canary ends, so that a wrong number changes nothing.
+            raise CanaryInvalidError(
+                f"{model}:{version} has never been in production, so it cannot be rolled back to; "
+                f"former production versions are in `cxops models history {model}`"
+            )
+        ended = self.rollback(actor, model, reason=reason) if self.active(model) else None
+        if not restore:
+            if ended is None:
+                raise CanaryConflictError(
+                    f"{model}:{version} is in production already and no canary is in progress: nothing to "
+                    "roll back"
+                )
+            return ended, None
+        transition = self.gov.restore_production(actor, model, version, reason=reason)
+        self.traffic.pinned(model, self.gov.registry.get_version(model, version))
+        return ended, transition
 
     # Internals ----------------------------------------------------------------------------------------------
 
@@ -296,11 +359,12 @@ class CanaryService:
         actor: Actor,
         role: str,
         model: str,
-        change: Any,
+        change: Callable[[Canary], None],
         action: str,
         reason: str,
         *,
         audit: bool = True,
+        apply: Callable[[CanaryRecord], None] | None = None,
     ) -> CanaryRecord:
         def write(session: Session) -> CanaryRecord:
             row = session.scalar(sa.select(Canary).where(Canary.model == model, Canary.status.in_(ACTIVE)))
@@ -315,6 +379,8 @@ class CanaryService:
             record = CanaryRecord.of(row)
             if audit:
                 self._audit(session, actor, role, action, record, reason)
+            if apply is not None:
+                apply(record)  # last: a refusal by the serving platform leaves the record unchanged
             return record
 
         return self.gov.registry.write(write, f"changing the canary of {model!r}")

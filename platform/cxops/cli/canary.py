@@ -153,10 +153,21 @@ def _number(value: Any) -> str:
 
 
 @app.command("report")
-def report(model: str = typer.Argument(..., help="Model name.")) -> None:
-    """The analysis of the model's latest canary, window by window: each check, both sides, the verdict."""
+def report(
+    model: str = typer.Argument(..., help="Model name."),
+    plot: str = typer.Option(
+        None, "--plot", help="Where to write the plot (PNG). Default: <home>/reports/<canary id>.png."
+    ),
+) -> None:
+    """The analysis of the model's latest canary, window by window: each check, both sides, the verdict;
+    and a plot of the checks across the steps."""
+    from pathlib import Path
+
+    from cxops.canary.plot import plot_canary
+
     with _canaries() as (canaries, actor):
         history = canaries.history(actor, model)
+        reports = canaries.gov.settings.subdir("reports")
     if not history:
         console.print(f"model {model} has had no canary")
         return
@@ -175,6 +186,14 @@ def report(model: str = typer.Argument(..., help="Model name.")) -> None:
         title="analysis",
     )
     for number, analysis in enumerate(record.evidence, start=1):
+        if not analysis.get("checks"):  # an idle window, or a rollback on the gateway's health check
+            table.add_row(
+                str(number),
+                _number(analysis.get("percent")),
+                escape(str(analysis.get("explanation", ""))),
+                *["-"] * 5,
+                analysis.get("verdict", ""),
+            )
         for check in analysis.get("checks", []):
             table.add_row(
                 str(number),
@@ -190,16 +209,36 @@ def report(model: str = typer.Argument(..., help="Model name.")) -> None:
     console.print(table)
     if record.outcome:
         console.print(f"outcome: {escape(record.outcome)}")
+    drawn = plot_canary(record, Path(plot) if plot else reports / f"{record.deployment_id}.png")
+    console.print(f"plot: {drawn}")
 
 
 def rollback(
     model: str = typer.Argument(..., help="Model name."),
     reason: str = typer.Option(..., "--reason", help="Why (kept with the canary and in the audit log)."),
+    to_version: int = typer.Option(
+        None,
+        "--to-version",
+        help="Also put this former production version back in production, with all the traffic "
+        "(no gates: it passed them when first promoted).",
+    ),
 ) -> None:
-    """Roll a canary back: every request goes to the stable version again; production is untouched."""
+    """Roll a canary back: every request goes to the stable version again; production is untouched.
+
+    With --to-version, production itself is rolled back to an earlier version (the canary in progress,
+    if any, ends first). Example: cxops rollback churn --to-version 6 --reason "complaints since v7"."""
     with _canaries() as (canaries, actor):
-        record = canaries.rollback(actor, model, reason=reason)
-    _show(record)
+        if to_version is None:
+            _show(canaries.rollback(actor, model, reason=reason))
+            return
+        ended, transition = canaries.roll_back_to(actor, model, to_version, reason=reason)
+    if ended is not None:
+        _show(ended)
+    if transition is not None:
+        console.print(
+            f"[bold]{model}:{transition.version}[/] {transition.from_stage} → [bold]production[/] "
+            f"(rollback by {transition.actor}); it now takes all of {model}'s traffic"
+        )
 
 
 @app.command("gateway")
@@ -209,6 +248,9 @@ def gateway(
         8800, "--port", help="The gateway's port (clients call it instead of the model)."
     ),
     ttl: float = typer.Option(1.0, "--refresh", help="Seconds between reads of the canary records."),
+    policy: str = typer.Option(
+        None, "--policy", help="Analysis limits of --auto canaries. Default: policies/canary.yaml."
+    ),
 ) -> None:
     """Run the local canary gateway: model servers for the production and candidate versions, the split the
     canary records ask for (sticky per customer; objecting customers stay on stable), and the automated
@@ -219,11 +261,13 @@ def gateway(
     import threading
     import time
     from contextlib import contextmanager
+    from pathlib import Path
 
     from cxops.canary.consent import ProfilingOptOut
     from cxops.canary.controller import CanaryController
     from cxops.canary.gateway import create_gateway
     from cxops.canary.local import local_routes
+    from cxops.canary.policy import load_analysis_policy
     from cxops.cli._output import step
     from cxops.features.client import FeatureStoreClient
     from cxops.lifecycle import steps
@@ -244,7 +288,10 @@ def gateway(
         opt_out = ProfilingOptOut(FeatureStoreClient(settings))
         with local_routes(canaries, models, launch, ttl_s=ttl) as routes:
             app = create_gateway(routes, settings, opt_out=opt_out)
-            controller = CanaryController(canaries)
+            limits = load_analysis_policy(
+                Path(policy) if policy else settings.root / "policies" / "canary.yaml"
+            )
+            controller = CanaryController(canaries, limits)
             stop = threading.Event()
 
             def analyse() -> None:

@@ -237,6 +237,55 @@ class Governance:
 
         return self.registry.write(write, f"moving {record.ref} to {target.value}")
 
+    def restore_production(self, actor: Actor, model: str, version: int, *, reason: str) -> TransitionRecord:
+        """Roll production back to `version`, a version that served in production before (an SRE's
+        emergency move, `cxops rollback --to-version`). It takes no gates: they passed when it was first
+        promoted, and a rollback must not wait for an approval. The move is audited as `stage.rolled_back`;
+        the version it replaces goes where the policy sends replaced versions. Idempotent."""
+        role = self.authorize(actor, "deployments.manage")
+        if not reason.strip():
+            raise GovernanceInputError('a rollback needs a reason: pass --reason "..."')
+        record = self.registry.get_version(model, version)
+        if record.stage is Stage.PRODUCTION:
+            return next(t for t in reversed(self.history(actor, model)) if t.version == version)
+
+        def write(session: Session) -> TransitionRecord:
+            served = session.scalar(
+                sa.select(StageTransition.id).where(
+                    StageTransition.model == model,
+                    StageTransition.version == version,
+                    StageTransition.to_stage == Stage.PRODUCTION.value,
+                )
+            )
+            if served is None:
+                raise GovernanceInputError(
+                    f"{record.ref} has never been in production, so there is nothing to roll back to; "
+                    f"promote it through the gates instead (`cxops models promote {model} {version} "
+                    "--to production`), or pick a former production version (`cxops models history "
+                    f"{model}`)"
+                )
+            row = session.scalar(
+                sa.select(ModelVersion).where(ModelVersion.model == model, ModelVersion.version == version)
+            )
+            assert row is not None
+            current = session.scalar(
+                sa.select(ModelVersion).where(
+                    ModelVersion.model == model, ModelVersion.stage == Stage.PRODUCTION.value
+                )
+            )
+            if current is not None:
+                self._move(
+                    session,
+                    current,
+                    self.policy.replaced_production_goes_to,
+                    actor,
+                    role,
+                    f"rolled back to {record.ref}: {reason}",
+                )
+            return self._move(session, row, Stage.PRODUCTION, actor, role, reason, action="stage.rolled_back")
+
+        return self.registry.write(write, f"rolling {model!r} back to {record.ref}")
+
     def _move(
         self,
         session: Session,
@@ -249,6 +298,7 @@ class Governance:
         gates: list[dict[str, Any]] | None = None,
         approvals: list[dict[str, Any]] | None = None,
         override: bool = False,
+        action: str | None = None,
     ) -> TransitionRecord:
         transition = StageTransition(
             model=row.model,
@@ -286,7 +336,7 @@ class Governance:
             session,
             actor=actor.name,
             role=role,
-            action="stage.overridden" if override and failed else "stage.changed",
+            action=action or ("stage.overridden" if override and failed else "stage.changed"),
             reason=reason,
             model=row.model,
             version=row.version,

@@ -38,7 +38,9 @@ def run(monkeypatch: pytest.MonkeyPatch, user: str, *args: str):
     return runner.invoke(app, list(args))
 
 
-def test_an_sre_runs_a_canary_by_hand(store: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_sre_runs_a_canary_by_hand(
+    store: Registry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     started = run(
         monkeypatch,
         "sam",
@@ -62,8 +64,9 @@ def test_an_sre_runs_a_canary_by_hand(store: Registry, monkeypatch: pytest.Monke
     assert refused.exit_code == 1 and "approval" in refused.output  # gates first: the canary goes on
     rolled = run(monkeypatch, "sam", "rollback", "churn", "--reason", "latency up")
     assert rolled.exit_code == 0 and "rolled_back" in rolled.output
-    report = run(monkeypatch, "dana", "canary", "report", "churn")
+    report = run(monkeypatch, "dana", "canary", "report", "churn", "--plot", str(tmp_path / "c.png"))
     assert report.exit_code == 0 and "outcome: latency up" in report.output
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     actions = [e.action for e in store.audit_events(action="deployment.")]
     assert actions == ["deployment.rolled_back", "deployment.traffic_set", "deployment.canary_started"]
 
@@ -79,3 +82,12 @@ def test_bad_arguments_are_explained(store: Registry, monkeypatch: pytest.Monkey
     assert bad_interval.exit_code == 2 and "write 90s, 10m or 1h" in bad_interval.output
     bad_steps = run(monkeypatch, "sam", "canary", "start", "churn", "--version", "2", "--steps", "a,b")
     assert bad_steps.exit_code == 2 and "5,25,50,100" in bad_steps.output
+
+
+def test_rollback_to_a_version_that_never_served_changes_nothing(
+    store: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(monkeypatch, "sam", "canary", "start", "churn", "--version", "2")
+    result = run(monkeypatch, "sam", "rollback", "churn", "--to-version", "2", "--reason", "bad")
+    assert "never been in production" in str(result.exception)
+    assert [e.action for e in store.audit_events(action="deployment.")] == ["deployment.canary_started"]

@@ -114,3 +114,32 @@ def test_a_good_candidate_climbs_every_step_then_meets_the_gates(
     assert canary is not None and canary.percent == 50.0
     assert [e["verdict"] for e in canary.evidence][:3] == ["pass", "pass", "pass"]
     assert [e["percent"] for e in canary.evidence][:3] == [10.0, 25.0, 50.0]
+
+
+def test_windows_without_traffic_neither_decide_nor_spend_the_deadline(
+    place_version: Callable[..., int], gov: Governance
+) -> None:
+    stable, candidate = (
+        place_version(gov.registry, Stage.PRODUCTION),
+        place_version(gov.registry, Stage.STAGING),
+    )
+    traffic = Traffic(stable, candidate)
+    quiet = [True]
+    now = [START]
+    gov.clock = lambda: now[0]
+    canaries = CanaryService(gov)
+    canaries.start(gov.actor("sam"), "churn", candidate, steps=[10, 50], interval_s=INTERVAL, auto=True)
+    controller = CanaryController(
+        canaries,
+        AnalysisPolicy(min_requests=200, max_wait_windows=1),
+        records=lambda model, since: [] if quiet[0] else traffic(model, since),
+    )
+    for _ in range(5):  # more quiet windows than the deadline allows undecided ones
+        now[0] += timedelta(seconds=INTERVAL)
+        assert controller.tick("churn").verdict == "idle"
+    [idle] = canaries.active("churn").evidence
+    assert idle["windows"] == 5 and idle["window_start"].startswith(START.isoformat()[:19])
+    quiet[0] = False
+    now[0] += timedelta(seconds=INTERVAL)
+    assert controller.tick("churn").action == "advanced"
+    assert [e["verdict"] for e in canaries.active("churn").evidence] == ["idle", "pass"]

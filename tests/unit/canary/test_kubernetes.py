@@ -654,3 +654,38 @@ def test_patch_schema_catches_misspelt_fields() -> None:
     assert not PATCH_VALIDATOR.is_valid(
         {"spec": {"canary": [{"trafficPercent": 10, "predictor": {"nme": "x"}}]}}
     )
+
+
+# -- pinning a former version (`cxops rollback --to-version`) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "cleared"),
+    [("isvc_serverless_canary", {"canaryTrafficPercent": None}), ("isvc_standard_canary", None)],
+)
+def test_pin_serves_one_image_and_drops_the_canary(
+    api: FakeKubeApi, backend: KServeCanaryBackend, name: str, cleared: dict[str, Any] | None
+) -> None:
+    isvc = fixture(name)
+    api.put(isvc)
+    containers = copy.deepcopy(isvc["spec"]["predictor"]["containers"])
+    containers[0]["image"] = "registry.cxops.internal/cxops/churn:6"
+
+    backend.pin("churn", "registry.cxops.internal/cxops/churn:6")
+
+    spec = only_patch(api)["spec"]
+    if cleared is None:  # Standard: the canary entry goes
+        assert spec == {"predictor": {"containers": containers}, "canary": None}
+    else:
+        assert spec == {"predictor": {"containers": containers, **cleared}}
+    predictor = stored(api)["spec"]["predictor"]
+    assert predictor["containers"][0]["image"].endswith(":6") and "canaryTrafficPercent" not in predictor
+    assert "canary" not in stored(api)["spec"]
+
+
+def test_pin_of_the_image_already_served_still_clears_the_canary(
+    api: FakeKubeApi, backend: KServeCanaryBackend
+) -> None:
+    api.put(fixture("isvc_serverless_canary"))
+    backend.pin("churn", IMAGE_8)
+    assert "canaryTrafficPercent" not in stored(api)["spec"]["predictor"]

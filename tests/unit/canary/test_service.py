@@ -145,3 +145,50 @@ def test_only_roles_with_deployments_manage_change_canaries(
         with pytest.raises(PermissionDeniedError, match="deployments.manage"):
             canaries.start(gov.actor(user), "churn", candidate)
     assert gov.registry.audit_events(limit=100) == before
+
+
+def _serve_in_turn(gov: Governance, place_version: Callable[..., int]) -> tuple[int, int]:
+    """Two versions that each went to production through governance (the second replacing the first)."""
+    admin = gov.actor("root-admin")
+    first, second = (place_version(gov.registry, Stage.STAGING) for _ in range(2))
+    for version in (first, second):
+        gov.promote(admin, "churn", version, "production", reason="test release", override=True)
+    return first, second
+
+
+def test_rolling_production_back_to_a_former_version(
+    place_version: Callable[..., int], gov: Governance, canaries: CanaryService
+) -> None:
+    first, second = _serve_in_turn(gov, place_version)
+    candidate = place_version(gov.registry, Stage.STAGING)
+    canaries.start(gov.actor("sam"), "churn", candidate)
+
+    ended, transition = canaries.roll_back_to(gov.actor("sam"), "churn", first, reason="complaints since v2")
+
+    assert ended is not None and ended.status == "rolled_back"
+    assert transition is not None and (transition.version, transition.to_stage) == (first, "production")
+    assert gov.production_version("churn").version == first
+    assert gov.registry.get_version("churn", second).stage is Stage.ARCHIVED
+    assert gov.registry.get_version("churn", candidate).stage is Stage.STAGING
+    actions = [(e.action, e.version) for e in gov.registry.audit_events(limit=3)]
+    assert actions == [
+        ("stage.rolled_back", first),
+        ("stage.changed", second),
+        ("deployment.rolled_back", candidate),
+    ]
+    # Asking again changes nothing more.
+    with pytest.raises(CanaryConflictError, match="nothing to roll back"):
+        canaries.roll_back_to(gov.actor("sam"), "churn", first, reason="again")
+
+
+def test_rolling_back_to_a_version_that_never_served_is_refused_before_anything_changes(
+    place_version: Callable[..., int], gov: Governance, canaries: CanaryService
+) -> None:
+    _serve_in_turn(gov, place_version)
+    candidate = place_version(gov.registry, Stage.STAGING)
+    canaries.start(gov.actor("sam"), "churn", candidate)
+    with pytest.raises(CanaryInvalidError, match="never been in production"):
+        canaries.roll_back_to(gov.actor("sam"), "churn", candidate, reason="wrong number")
+    assert canaries.active("churn") is not None
+    with pytest.raises(PermissionDeniedError):
+        canaries.roll_back_to(gov.actor("maya"), "churn", 1, reason="not an SRE")

@@ -112,3 +112,27 @@ def rollback(
 ) -> dict[str, Any]:
     """Send every request back to the stable version and end the canary."""
     return _service(gov).rollback(actor, model, reason=body.reason).to_dict()
+
+
+class RollbackIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"version": 1, "reason": "errors since the last release"}]},
+    )
+    version: int = Field(description="A former production version to serve again.")
+    reason: str = Field(min_length=1)
+
+
+@router.post("/models/{model}/rollback", responses=errors(404, 409, 422))
+def rollback_to(
+    model: str,
+    body: RollbackIn,
+    actor: Actor = Depends(require("deployments.manage")),
+    gov: Governance = Depends(governance),
+) -> dict[str, Any]:
+    """End the canary in progress, if any, and serve a former production version again."""
+    ended, transition = _service(gov).roll_back_to(actor, model, body.version, reason=body.reason)
+    return {
+        "canary": None if ended is None else ended.to_dict(),
+        "transition": None if transition is None else transition.to_dict(),
+    }

@@ -1,0 +1,119 @@
+"""Canary records and the serving platform move together: with the Kubernetes backend each change is
+handed to KServe inside the record's transaction, and a refusal leaves the record as it was."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cxops.canary.errors import CanaryConflictError, CanaryInvalidError, CanaryModeError
+from cxops.canary.service import CanaryService
+from cxops.canary.traffic import GatewayTraffic, KServeTraffic, traffic_backend
+from cxops.config import Settings
+from cxops.governance.service import Governance
+from cxops.registry import Stage
+
+
+class RecordingKServe:
+    """Stands in for `KServeCanaryBackend` (its requests are pinned in test_kubernetes.py)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.refuse: str | None = None
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        def call(*args: Any) -> None:
+            if self.refuse == name:
+                raise CanaryConflictError(f"the API server refused {name}")
+            self.calls.append((name, *args))
+
+        return call
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        canary_backend="kubernetes",
+        image_registry="registry.example/cx/",
+    )
+
+
+@pytest.fixture
+def gov(settings: Settings) -> Iterator[Governance]:
+    with Governance.from_settings(settings) as opened:
+        yield opened
+
+
+def _versions(gov: Governance, place_version: Callable[..., int]) -> tuple[int, int]:
+    stable, candidate = (
+        place_version(gov.registry, Stage.PRODUCTION),
+        place_version(gov.registry, Stage.STAGING),
+    )
+    gov.registry.set_bento("churn", candidate, "cxops-churn:abc123")
+    return stable, candidate
+
+
+def test_the_backend_follows_the_settings(settings: Settings) -> None:
+    assert isinstance(traffic_backend(settings), KServeTraffic)
+    local = settings.model_copy(update={"canary_backend": "local"})
+    assert isinstance(traffic_backend(local), GatewayTraffic)
+
+
+def test_each_change_reaches_kserve(
+    place_version: Callable[..., int], gov: Governance, settings: Settings
+) -> None:
+    kserve = RecordingKServe()
+    canaries = CanaryService(gov, KServeTraffic(settings, kserve))  # type: ignore[arg-type]
+    _, candidate = _versions(gov, place_version)
+    sam = gov.actor("sam")
+
+    canaries.start(sam, "churn", candidate, steps=[10, 50])
+    canaries.set_percent(sam, "churn", 50)
+    canaries.rollback(sam, "churn", reason="latency")
+
+    assert kserve.calls == [
+        ("start", "churn", "registry.example/cx/cxops-churn:abc123", 10),
+        ("set_percent", "churn", 50),
+        ("rollback", "churn"),
+    ]
+
+
+def test_a_refusal_leaves_the_record_unchanged(
+    place_version: Callable[..., int], gov: Governance, settings: Settings
+) -> None:
+    kserve = RecordingKServe()
+    canaries = CanaryService(gov, KServeTraffic(settings, kserve))  # type: ignore[arg-type]
+    _, candidate = _versions(gov, place_version)
+    sam = gov.actor("sam")
+
+    kserve.refuse = "start"
+    with pytest.raises(CanaryConflictError, match="refused start"):
+        canaries.start(sam, "churn", candidate)
+    assert canaries.active("churn") is None and gov.registry.audit_events(action="deployment.") == []
+
+    kserve.refuse = "set_percent"
+    canaries.start(sam, "churn", candidate, steps=[10, 50])
+    with pytest.raises(CanaryConflictError):
+        canaries.set_percent(sam, "churn", 50)
+    assert canaries.active("churn").percent == 10.0
+
+
+def test_what_kserve_cannot_do_is_refused_clearly(
+    place_version: Callable[..., int], gov: Governance, settings: Settings
+) -> None:
+    canaries = CanaryService(gov, KServeTraffic(settings, RecordingKServe()))  # type: ignore[arg-type]
+    stable, candidate = _versions(gov, place_version)
+    sam = gov.actor("sam")
+    with pytest.raises(CanaryModeError, match="cannot mirror"):
+        canaries.start(sam, "churn", candidate, shadow=True)
+    with pytest.raises(CanaryInvalidError, match="whole percentages"):
+        canaries.start(sam, "churn", candidate, steps=[2.5, 50])
+    bare = place_version(gov.registry, Stage.STAGING)
+    with pytest.raises(CanaryInvalidError, match="has no bento"):
+        canaries.start(sam, "churn", bare)
+    assert canaries.active("churn") is None
