@@ -11,7 +11,7 @@ UV_VERSION := 0.13.8
 # The CPU build of torch lies in a local wheel directory on these machines (PyPI's default build is CUDA).
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
-.PHONY: help install lock demo test test-fast lint format pipeline-compile churn-cv text-cv recommendation-loo triage-latency services clean
+.PHONY: help install lock demo test test-fast lint format pipeline-compile churn-cv text-cv recommendation-loo triage-latency canary-load services clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ recommendation-loo: $(STAMP) ## leave-one-out HR@3 / NDCG@3 of offers on the rea
 
 triage-latency: $(STAMP) services ## latency of one triage call against one model call (after `make demo`; benchmarks/results/)
 	@$(BIN)/python benchmarks/triage_latency.py
+
+canary-load: $(STAMP) ## a canary moved 0→25→50→100→rolled back under steady load: failures, split, latency (after `make demo`; benchmarks/results/)
+	@$(BIN)/python benchmarks/canary_load.py
 
 clean: ## remove local state (.cxops) and caches; keeps .venv
 	rm -rf .cxops .pytest_cache .ruff_cache local_outputs

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -152,26 +153,10 @@ def _number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else escape(str(value))
 
 
-@app.command("report")
-def report(
-    model: str = typer.Argument(..., help="Model name."),
-    plot: str = typer.Option(
-        None, "--plot", help="Where to write the plot (PNG). Default: <home>/reports/<canary id>.png."
-    ),
-) -> None:
-    """The analysis of the model's latest canary, window by window: each check, both sides, the verdict;
-    and a plot of the checks across the steps."""
-    from pathlib import Path
-
+def show_report(record: Any, plot: Path) -> None:
+    """A canary's analysis as a table, window by window and check by check, and its plot at `plot`."""
     from cxops.canary.plot import plot_canary
 
-    with _canaries() as (canaries, actor):
-        history = canaries.history(actor, model)
-        reports = canaries.gov.settings.subdir("reports")
-    if not history:
-        console.print(f"model {model} has had no canary")
-        return
-    record = history[-1]
     _show(record)
     table = Table(
         "window",
@@ -209,8 +194,26 @@ def report(
     console.print(table)
     if record.outcome:
         console.print(f"outcome: {escape(record.outcome)}")
-    drawn = plot_canary(record, Path(plot) if plot else reports / f"{record.deployment_id}.png")
-    console.print(f"plot: {drawn}")
+    console.print(f"plot: {plot_canary(record, plot)}")
+
+
+@app.command("report")
+def report(
+    model: str = typer.Argument(..., help="Model name."),
+    plot: str = typer.Option(
+        None, "--plot", help="Where to write the plot (PNG). Default: <home>/reports/<canary id>.png."
+    ),
+) -> None:
+    """The analysis of the model's latest canary, window by window: each check, both sides, the verdict;
+    and a plot of the checks across the steps."""
+    with _canaries() as (canaries, actor):
+        history = canaries.history(actor, model)
+        reports = canaries.gov.settings.subdir("reports")
+    if not history:
+        console.print(f"model {model} has had no canary")
+        return
+    record = history[-1]
+    show_report(record, Path(plot) if plot else reports / f"{record.deployment_id}.png")
 
 
 def rollback(
@@ -261,7 +264,6 @@ def gateway(
     import threading
     import time
     from contextlib import contextmanager
-    from pathlib import Path
 
     from cxops.canary.consent import ProfilingOptOut
     from cxops.canary.controller import CanaryController

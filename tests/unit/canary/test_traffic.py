@@ -117,3 +117,26 @@ def test_what_kserve_cannot_do_is_refused_clearly(
     with pytest.raises(CanaryInvalidError, match="has no bento"):
         canaries.start(sam, "churn", bare)
     assert canaries.active("churn") is None
+
+
+def test_a_promotion_kserve_refused_can_be_finished_later(
+    place_version: Callable[..., int], gov: Governance, settings: Settings
+) -> None:
+    kserve = RecordingKServe()
+    canaries = CanaryService(gov, KServeTraffic(settings, kserve))  # type: ignore[arg-type]
+    _, candidate = _versions(gov, place_version)
+    admin = gov.actor("root-admin")  # overrides the gates, which bare test versions cannot pass
+    canaries.start(admin, "churn", candidate)
+
+    kserve.refuse = "promote"
+    with pytest.raises(CanaryConflictError):
+        canaries.promote(admin, "churn", reason="done", override=True)
+    # Production moved (its own transaction), the canary did not: it is still there to finish.
+    assert gov.registry.get_version("churn", candidate).stage is Stage.PRODUCTION
+    assert canaries.active("churn") is not None
+
+    kserve.refuse = None
+    record, transition = canaries.promote(admin, "churn", reason="done")
+    assert record.status == "promoted" and transition.version == candidate
+    assert kserve.calls[-1] == ("promote", "churn")
+    assert [t.to_stage for t in gov.history(admin, "churn")].count("production") == 1
