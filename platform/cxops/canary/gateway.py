@@ -333,7 +333,8 @@ class CanaryGateway:
         pseudonym = self._pseudonymise(raw_id) if raw_id else None
         # Only a route with a candidate or a shadow needs to know: the check may cost a look-up.
         split = route.candidate is not None or route.shadow is not None
-        excluded = pseudonym is not None and split and self._opted_out(pseudonym)
+        # Off the event loop: a look-up that misses the cache reads the online store.
+        excluded = pseudonym is not None and split and await run_in_threadpool(self._opted_out, pseudonym)
         side = self._side(route, version, inference, pseudonym, excluded)
         if isinstance(side, Response):
             return side

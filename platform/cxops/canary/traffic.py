@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from cxops.canary.errors import CanaryInvalidError, CanaryModeError
+from cxops.canary.errors import CanaryError, CanaryInvalidError, CanaryModeError
 from cxops.config import Settings
 
 if TYPE_CHECKING:
@@ -35,6 +35,10 @@ class TrafficBackend(Protocol):
         """`version` takes all of the model's traffic (a rollback to an earlier production version)."""
         ...
 
+    def observed(self, model: str) -> str | None:
+        """How the serving platform splits the model's traffic now, in a line (None: as the records say)."""
+        ...
+
 
 class GatewayTraffic:
     """The local backend: `cxops canary gateway` reads the records itself (within its refresh time)."""
@@ -52,6 +56,9 @@ class GatewayTraffic:
         return None
 
     def pinned(self, model: str, version: ModelVersionRecord) -> None:
+        return None
+
+    def observed(self, model: str) -> str | None:
         return None
 
 
@@ -102,6 +109,18 @@ class KServeTraffic:
 
     def pinned(self, model: str, version: ModelVersionRecord) -> None:
         self.backend.pin(model, self.image(version))
+
+    def observed(self, model: str) -> str | None:
+        try:
+            status = self.backend.status(model)
+        except CanaryError as error:  # status is for reading: say why it cannot be read
+            return f"KServe: {error.message}"
+        split = ", ".join(
+            f"{t.percent}% → {t.revision}{' (candidate)' if t.latest and len(status.traffic) > 1 else ''}"
+            for t in status.traffic
+        )
+        state = ("ready" if status.ready else "not ready") + ("" if status.settled else ", not settled yet")
+        return f"KServe ({status.mode}): {split or 'no traffic reported'}; {state}"
 
 
 def _whole(percent: float) -> int:

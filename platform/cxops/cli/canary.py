@@ -110,6 +110,7 @@ def status(
     """Canaries in progress: candidate, stable, share, step, and the last analysis."""
     with _canaries() as (canaries, actor):
         records = canaries.status(actor, model)
+        observed = {r.model: canaries.traffic.observed(r.model) for r in records}
     if as_json:
         console.print_json(json.dumps([r.to_dict() for r in records], default=str))
         return
@@ -118,6 +119,8 @@ def status(
         return
     for record in records:
         _show(record)
+        if observed[record.model]:
+            console.print(f"  {escape(observed[record.model])}")
         if record.evidence:
             last = record.evidence[-1]
             console.print(

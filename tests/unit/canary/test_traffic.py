@@ -3,13 +3,20 @@ handed to KServe inside the record's transaction, and a refusal leaves the recor
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cxops.canary.errors import CanaryConflictError, CanaryInvalidError, CanaryModeError
+from cxops.canary.errors import (
+    CanaryBackendError,
+    CanaryConflictError,
+    CanaryInvalidError,
+    CanaryModeError,
+)
+from cxops.canary.kubernetes import parse_status
 from cxops.canary.service import CanaryService
 from cxops.canary.traffic import GatewayTraffic, KServeTraffic, traffic_backend
 from cxops.config import Settings
@@ -140,3 +147,26 @@ def test_a_promotion_kserve_refused_can_be_finished_later(
     assert record.status == "promoted" and transition.version == candidate
     assert kserve.calls[-1] == ("promote", "churn")
     assert [t.to_stage for t in gov.history(admin, "churn")].count("production") == 1
+
+
+def test_status_reports_what_kserve_splits(settings: Settings) -> None:
+    fixtures = Path(__file__).parent / "fixtures"
+    isvc = json.loads((fixtures / "isvc_serverless_canary.json").read_text())
+
+    class Reading:
+        def status(self, model: str) -> Any:
+            return parse_status(isvc)
+
+    class Unreachable:
+        def status(self, model: str) -> Any:
+            raise CanaryBackendError("cannot reach the Kubernetes API at https://k8s:6443", status_code=503)
+
+    line = KServeTraffic(settings, Reading()).observed("churn")  # type: ignore[arg-type]
+    assert line == (
+        "KServe (Serverless): 10% → churn-predictor-00002 (candidate), 90% → churn-predictor-00001; ready"
+    )
+    isvc["metadata"]["generation"] = isvc["status"]["observedGeneration"] + 1
+    assert KServeTraffic(settings, Reading()).observed("churn").endswith("; ready, not settled yet")  # type: ignore[arg-type]
+    unreachable = KServeTraffic(settings, Unreachable()).observed("churn")  # type: ignore[arg-type]
+    assert unreachable == "KServe: cannot reach the Kubernetes API at https://k8s:6443"
+    assert GatewayTraffic().observed("churn") is None
