@@ -17,17 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from cxops.canary.analysis import WindowStats, analyse
+from cxops.canary.errors import CanaryNotFoundError
 from cxops.canary.events import log_root, read_events, request_records
-from cxops.canary.local import CONTROLLER
 from cxops.canary.policy import AnalysisPolicy
 from cxops.canary.service import CanaryRecord, CanaryService
 from cxops.governance.errors import GateFailedError
-from cxops.governance.identity import Actor
 
-__all__ = ["IDLE", "CanaryController", "Decision"]
+__all__ = ["BLOCKED", "IDLE", "CanaryController", "Decision"]
 
 IDLE = "idle"
 """The verdict kept for windows in which neither version had a request."""
+BLOCKED = "promotion_blocked"
+"""The verdict kept when every step passed but the production gates refused the promotion."""
 
 RecordSource = Callable[[str, datetime], Iterable[dict[str, Any]]]
 """`records(model, since)`: the gateway's request records of a model from `since` on."""
@@ -56,8 +57,7 @@ class CanaryController:
         self.canaries = canaries
         self.policy = policy or AnalysisPolicy()
         self._records = records or self._from_logs
-        gov = canaries.gov
-        self.actor = Actor(CONTROLLER, tuple(gov.roles.roles_of(CONTROLLER)))
+        self.actor = canaries.controller()
 
     def _from_logs(self, model: str, since: datetime) -> list[dict[str, Any]]:
         directory: Path = log_root(self.canaries.gov.settings) / model
@@ -72,13 +72,23 @@ class CanaryController:
         end = start + timedelta(seconds=record.interval_s)
         if self.canaries.gov.clock() < end:
             return None
-        looks = len(record.steps) + self.policy.max_wait_windows
+        try:
+            return self._decide(record, start, end)
+        except CanaryNotFoundError:  # ended meanwhile: rolled back by the gateway or by a person
+            return None
+
+    def _decide(self, record: CanaryRecord, start: datetime, end: datetime) -> Decision:
+        model = record.model
+        if self._last_split_passed(record):
+            # Every planned look is spent: only the gates are left (the approval, typically).
+            return self._promote(record, end, "every step passed; waiting for the production gates")
+        looks = self.planned_looks(record)
         raw = list(self._records(model, start))
         stable = WindowStats.from_records(raw, str(record.stable_version), start=start, end=end)
         candidate = WindowStats.from_records(raw, str(record.candidate_version), start=start, end=end)
         if stable.requests == 0 and candidate.requests == 0:
             return self._idle(record, start, end)
-        analysed = [e for e in record.evidence if e.get("verdict") != IDLE]
+        analysed = [e for e in record.evidence if e.get("verdict") not in (IDLE, BLOCKED)]
         analysis = analyse(
             stable,
             candidate,
@@ -96,17 +106,66 @@ class CanaryController:
         if analysis.verdict == "wait":
             self.canaries.record_analysis(model, evidence)
             return Decision(model, "waiting", record.percent, "wait", analysis.explanation)
-        following = record.steps[min(record.step + 1, len(record.steps) - 1)]
-        if following < 100 and record.percent < 100:
+        if not self._promotion_next(record):
+            following = record.steps[record.step + 1]
             self.canaries.record_analysis(model, evidence, advance_to=following)
             return Decision(model, "advanced", following, "pass", analysis.explanation)
         # The last split passed. At 100 % nothing is left to compare with, so full rollout is promotion.
-        self.canaries.record_analysis(model, evidence)
+        record = self.canaries.record_analysis(model, evidence)
+        return self._promote(record, end, analysis.explanation)
+
+    def _promote(self, record: CanaryRecord, at: datetime, explanation: str) -> Decision:
+        """Promote through the gates; when they refuse, keep the refusal as evidence (consecutive refusals
+        as one) and try again a window later."""
         try:
-            self.canaries.promote(self.actor, model, reason="every step of the automated canary passed")
+            self.canaries.promote(
+                self.actor, record.model, reason="every step of the automated canary passed"
+            )
         except GateFailedError as blocked:
-            return Decision(model, "promotion_blocked", record.percent, "pass", str(blocked))
-        return Decision(model, "promoted", 100.0, "pass", analysis.explanation)
+            last = record.evidence[-1] if record.evidence else {}
+            merged = last.get("verdict") == BLOCKED
+            self.canaries.record_analysis(
+                record.model,
+                {
+                    "verdict": BLOCKED,
+                    "explanation": str(blocked),
+                    "percent": record.percent,
+                    "window_start": last["window_start"] if merged else at,
+                    "window_end": at,
+                    "attempts": last.get("attempts", 1) + 1 if merged else 1,
+                },
+                replace_last=merged,
+            )
+            return Decision(record.model, "promotion_blocked", record.percent, "pass", str(blocked))
+        return Decision(record.model, "promoted", 100.0, "pass", explanation)
+
+    def planned_looks(self, record: CanaryRecord) -> int:
+        """Analyses the canary can need: each split step below 100 % decides in at most
+        1 + `max_wait_windows` windows (idle windows are not analysed). The false-alarm budget is split
+        over these, so it holds however the canary goes."""
+        splits = max(sum(1 for step in record.steps if step < 100), 1)
+        return splits * (1 + self.policy.max_wait_windows)
+
+    @staticmethod
+    def _promotion_next(record: CanaryRecord) -> bool:
+        return (
+            record.percent >= 100
+            or record.step + 1 >= len(record.steps)
+            or record.steps[record.step + 1] >= 100
+        )
+
+    def _last_split_passed(self, record: CanaryRecord) -> bool:
+        decided = [e for e in record.evidence if e.get("verdict") != IDLE]
+        if not decided:
+            return False
+        last = decided[-1]
+        if last.get("verdict") == BLOCKED:
+            return True
+        return (
+            last.get("verdict") == "pass"
+            and last.get("percent") == record.percent
+            and self._promotion_next(record)
+        )
 
     def _idle(self, record: CanaryRecord, start: datetime, end: datetime) -> Decision:
         """No request reached either version: nothing to judge, and no step of the deadline spent.
@@ -138,8 +197,8 @@ class CanaryController:
     def _waited(record: CanaryRecord) -> int:
         waited = 0
         for evidence in reversed(record.evidence):
-            if evidence.get("verdict") == IDLE:
-                continue  # an idle window is no evidence either way
+            if evidence.get("verdict") in (IDLE, BLOCKED):
+                continue  # no evidence either way
             if evidence.get("verdict") != "wait" or evidence.get("percent") != record.percent:
                 break
             waited += 1

@@ -6,10 +6,12 @@ routing table: sticky per customer pseudonym, stable for customers who objected 
 by an unproven model, random for requests that name no customer. A request pinned to a version
 (`/v2/models/{name}/versions/{v}/infer`) goes to the side serving it; other GETs go to stable.
 
-A candidate that is unreachable or answers 5xx is marked unhealthy: the owner of the table is told
-(`on_candidate_failure(model, reason)`), the request is retried once on stable so the client sees no error,
-and the candidate gets nothing more until the table changes. A sampled share of stable requests is
-copied to the shadow server in the background; its answer is compared, logged and never returned.
+A request the candidate fails (unreachable, or 5xx) is retried once on stable, so the client sees no
+error, and the failure is logged for the analysis's error-rate check. A candidate that is unreachable, or
+answers 5xx to `unhealthy_after` requests in a row, is marked unhealthy: the owner of the table is told
+(`on_candidate_failure(model, reason)`) and the candidate gets nothing more until the table changes. A
+sampled share of stable requests is copied to the shadow server in the background; its answer is
+compared, logged and never returned.
 
 Each inference is logged as KServe-style CloudEvents (`cxops.canary.events`), counted in Prometheus
 metrics (`/metrics`) and traced with OpenTelemetry. `GET /gateway/status` shows the table, the health of
@@ -96,7 +98,8 @@ class GatewayError(CanaryBackendError):
 
 
 class TableProvider(Protocol):
-    """Returns the current routing table; called on every request, so it must be cheap."""
+    """Returns the current routing table; called on every request (in a worker thread), so it must be
+    cheap most of the time and thread-safe."""
 
     def __call__(self) -> RoutingTable: ...
 
@@ -158,6 +161,7 @@ class CanaryGateway:
         rng: random.Random | None = None,
         namespace: str = "local",
         timeout_s: float = 10.0,
+        unhealthy_after: int = 5,
     ) -> None:
         self._table = table_provider
         key = settings.pseudonym_key_bytes()
@@ -174,6 +178,8 @@ class CanaryGateway:
         self.metrics = GatewayMetrics()
         self.writer = ev.EventWriter(ev.EventLog(ev.log_root(settings)))
         self._unhealthy: dict[str, tuple[Route, str]] = {}
+        self._unhealthy_after = unhealthy_after
+        self._failures: dict[Route, int] = {}
         self._stats: dict[str, _ModelStats] = defaultdict(_ModelStats)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending = 0
@@ -271,9 +277,9 @@ class CanaryGateway:
     async def _metrics(self, _: Request) -> Response:
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    def status(self) -> dict[str, Any]:
+    def status(self, table: RoutingTable | None = None) -> dict[str, Any]:
         """The routing table, each candidate's health and the requests per side and version."""
-        table = self._table()
+        table = table or self._table()
         models: dict[str, Any] = {}
         for route in table.routes:
             stats = self._stats[route.model]
@@ -290,7 +296,7 @@ class CanaryGateway:
 
     async def _status(self, _: Request) -> JSONResponse:
         try:
-            return JSONResponse(self.status())
+            return JSONResponse(self.status(await run_in_threadpool(self._table)))
         except CXOpsError as exc:
             return _error(exc.status_code, exc.message)
 
@@ -321,7 +327,8 @@ class CanaryGateway:
         path = request.url.path
         model, version = _model_in_path(path)
         try:
-            route = self._table().route_for(model)
+            # Off the event loop: a provider re-reading the canary records must not stall other requests.
+            route = (await run_in_threadpool(self._table)).route_for(model)
         except CXOpsError as exc:
             return _error(exc.status_code, exc.message)
         inference = request.method == "POST"
@@ -356,8 +363,9 @@ class CanaryGateway:
             attempt = await self._attempt(route, side, request.method, target, forward, body)
             attempts = [attempt]
             fallback = side is Side.CANDIDATE and version is None and attempt.failed
+            if side is Side.CANDIDATE and version is None:
+                self._check_health(route, attempt)
             if fallback:
-                self._mark_unhealthy(route, self._failure_reason(route, attempt))
                 attempt = await self._attempt(route, Side.STABLE, request.method, target, forward, body)
                 attempts.append(attempt)
             span.set_attribute("cxops.canary.side", attempt.side.value)
@@ -445,8 +453,18 @@ class CanaryGateway:
             self._stats[route.model].requests[side.value][backend.version] += 1
         return attempt
 
-    def _failure_reason(self, route: Route, attempt: _Attempt) -> str:
-        what = attempt.error or f"answered HTTP {attempt.status}"
+    def _check_health(self, route: Route, attempt: _Attempt) -> None:
+        """An unreachable candidate is dead at once; one answering 5xx after `unhealthy_after` requests in
+        a row. Fewer 5xx are left to the error-rate check of the analysis (each is retried on stable)."""
+        streak = 0 if not attempt.failed else self._failures.get(route, 0) + 1
+        self._failures = {route: streak}  # a new table starts a new count
+        if attempt.error is not None or streak >= self._unhealthy_after:
+            self._mark_unhealthy(route, self._failure_reason(route, attempt, streak))
+
+    def _failure_reason(self, route: Route, attempt: _Attempt, streak: int = 1) -> str:
+        what = attempt.error or f"answered HTTP {attempt.status}" + (
+            f" to {streak} requests in a row" if streak > 1 else ""
+        )
         return (
             f"candidate version '{attempt.backend.version}' of model '{route.model}' at "
             f"{attempt.backend.url} {what}; its requests go to stable version '{route.stable.version}' "
@@ -576,6 +594,7 @@ def create_gateway(
     rng: random.Random | None = None,
     namespace: str = "local",
     timeout_s: float = 10.0,
+    unhealthy_after: int = 5,
 ) -> Starlette:
     """The gateway's ASGI app (`app.state.gateway` is its `CanaryGateway`).
 
@@ -594,5 +613,6 @@ def create_gateway(
         rng=rng,
         namespace=namespace,
         timeout_s=timeout_s,
+        unhealthy_after=unhealthy_after,
     )
     return gateway.app

@@ -18,15 +18,11 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from cxops.canary.routing import Backend, Route, RoutingTable, Shadow
-from cxops.canary.service import CanaryRecord, CanaryService
-from cxops.governance.identity import Actor
+from cxops.canary.service import CONTROLLER, CanaryRecord, CanaryService
 
 __all__ = ["CONTROLLER", "DatabaseRoutes", "ServerLauncher", "VersionServers", "local_routes"]
 
 logger = logging.getLogger(__name__)
-
-CONTROLLER = "canary-controller"
-"""The user the platform acts as when it rolls a canary back by itself (an SRE in policies/roles.yaml)."""
 
 ServerLauncher = Callable[[str, int], AbstractContextManager[Any]]
 """`launch(model, version)`: a context manager that runs the version's model server and yields an object
@@ -34,12 +30,17 @@ with a `url` (for example `cxops.serving.server.start_server` on the version's b
 
 
 class VersionServers:
-    """Model servers by (model, version), started on demand in the background and stopped when no longer
-    needed."""
+    """Model servers by (model, version), started on demand in the background and stopped once no routing
+    table has needed them for `grace_s` seconds (`retain`)."""
 
-    def __init__(self, launch: ServerLauncher) -> None:
+    def __init__(
+        self, launch: ServerLauncher, *, grace_s: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._launch = launch
-        self._stack = contextlib.ExitStack()
+        self.grace_s = grace_s
+        self._clock = clock
+        self._stacks: dict[tuple[str, int], contextlib.ExitStack] = {}
+        self._unneeded_since: dict[tuple[str, int], float] = {}
         self._urls: dict[tuple[str, int], str] = {}
         self._starting: set[tuple[str, int]] = set()
         self._failed: dict[tuple[str, int], str] = {}
@@ -75,8 +76,9 @@ class VersionServers:
         raise TimeoutError(f"the server of {model}:{version} was not ready within {timeout:.0f} s")
 
     def _start(self, key: tuple[str, int]) -> None:
+        stack = contextlib.ExitStack()
         try:
-            server = self._stack.enter_context(self._launch(*key))
+            server = stack.enter_context(self._launch(*key))
         except Exception as error:  # reported through failure(); the route keeps its stable side
             logger.exception("could not start the server of %s:%s", *key)
             with self._lock:
@@ -86,9 +88,28 @@ class VersionServers:
         with self._lock:
             self._starting.discard(key)
             self._urls[key] = str(server.url)
+            self._stacks[key] = stack
+
+    def retain(self, needed: set[tuple[str, int]]) -> None:
+        """Stop the servers that `needed` has left out for `grace_s` seconds (a rolled-back candidate, a
+        replaced production version): long enough for the requests still in flight to them to finish."""
+        now, stopping = self._clock(), []
+        with self._lock:
+            for key in list(self._urls):
+                if key in needed:
+                    self._unneeded_since.pop(key, None)
+                elif now - self._unneeded_since.setdefault(key, now) >= self.grace_s:
+                    del self._urls[key], self._unneeded_since[key]
+                    stopping.append(self._stacks.pop(key))
+        for stack in stopping:  # stopping a server takes a moment: not on the caller's time
+            threading.Thread(target=stack.close, name="stop-model-server", daemon=True).start()
 
     def close(self) -> None:
-        self._stack.close()
+        with self._lock:
+            stacks, self._stacks = list(self._stacks.values()), {}
+            self._urls.clear()
+        for stack in stacks:
+            stack.close()
 
     def __enter__(self) -> VersionServers:
         return self
@@ -115,6 +136,7 @@ class DatabaseRoutes:
         self.ttl_s = ttl_s
         self._clock = clock
         self._table: RoutingTable | None = None
+        self._wanted: set[tuple[str, int]] = set()
         self._read_at = float("-inf")
         # Re-entrant: reading the table may roll a canary back, which clears the table.
         self._lock = threading.RLock()
@@ -122,8 +144,18 @@ class DatabaseRoutes:
     def __call__(self) -> RoutingTable:
         with self._lock:
             if self._table is None or self._clock() - self._read_at >= self.ttl_s:
+                self._wanted: set[tuple[str, int]] = set()
                 self._table = RoutingTable(routes=tuple(r for m in self.models if (r := self._route(m))))
                 self._read_at = self._clock()
+                self.servers.retain(
+                    self._wanted
+                    | {
+                        (route.model, int(backend.version))
+                        for route in self._table.routes
+                        for backend in (route.stable, route.candidate, route.shadow)
+                        if backend is not None
+                    }
+                )
             return self._table
 
     def _route(self, model: str) -> Route | None:
@@ -132,7 +164,7 @@ class DatabaseRoutes:
         stable_version = canary.stable_version if canary else production.version if production else None
         if stable_version is None:
             return None
-        stable_url = self.servers.url(model, stable_version)
+        stable_url = self._url(model, stable_version)
         if stable_url is None:
             # A new stable version (a rollback to an earlier one, say) is starting: the old one answers.
             previous = self._previous(model)
@@ -140,7 +172,7 @@ class DatabaseRoutes:
         stable = Backend(version=str(stable_version), url=stable_url)
         if canary is None:
             return Route(model=model, stable=stable)
-        candidate_url = self.servers.url(model, canary.candidate_version)
+        candidate_url = self._url(model, canary.candidate_version)
         if candidate_url is None:
             problem = self.servers.failure(model, canary.candidate_version)
             if problem is not None:
@@ -161,6 +193,10 @@ class DatabaseRoutes:
             canary_id=canary.deployment_id,
         )
 
+    def _url(self, model: str, version: int) -> str | None:
+        self._wanted.add((model, version))  # asked for: not to be stopped, even before it is routed to
+        return self.servers.url(model, version)
+
     def _previous(self, model: str) -> Route | None:
         if self._table is None:
             return None
@@ -171,14 +207,26 @@ class DatabaseRoutes:
         self._roll_back(model, reason)
 
     def _roll_back(self, model: str, reason: str) -> CanaryRecord | None:
-        gov = self.canaries.gov
-        controller = Actor(CONTROLLER, tuple(gov.roles.roles_of(CONTROLLER)))
+        controller = self.canaries.controller()
         try:
+            active = self.canaries.active(model)
+            if active is None:
+                return None
+            since = active.evidence[-1]["window_end"] if active.evidence else active.started_at
             record = self.canaries.rollback(
                 controller,
                 model,
                 reason=f"candidate unhealthy: {reason}",
-                evidence={"verdict": "fail", "explanation": reason},
+                evidence={
+                    "verdict": "fail",
+                    "explanation": reason,
+                    "checks": [
+                        {"name": "candidate_health", "verdict": "fail", "explanation": reason, "limit": None}
+                    ],
+                    "percent": active.percent,
+                    "window_start": since,
+                    "window_end": self.canaries.gov.clock(),
+                },
             )
         except Exception:  # already ended, or the store is unreachable: the gateway keeps serving stable
             logger.exception("could not roll back the canary of %s", model)
@@ -190,10 +238,15 @@ class DatabaseRoutes:
 
 @contextlib.contextmanager
 def local_routes(
-    canaries: CanaryService, models: Sequence[str], launch: ServerLauncher, *, ttl_s: float = 1.0
+    canaries: CanaryService,
+    models: Sequence[str],
+    launch: ServerLauncher,
+    *,
+    ttl_s: float = 1.0,
+    grace_s: float = 30.0,
 ) -> Iterator[DatabaseRoutes]:
     """Servers for the production versions of `models`, ready, and the table provider over them."""
-    with VersionServers(launch) as servers:
+    with VersionServers(launch, grace_s=grace_s) as servers:
         for model in models:
             production = canaries.gov.production_version(model)
             if production is not None:

@@ -28,7 +28,10 @@ from cxops.registry._audit import append_event
 from cxops.registry._jsonable import to_json
 from cxops.registry._schema import Canary
 
-__all__ = ["ACTIVE", "DEFAULT_STEPS", "CanaryRecord", "CanaryService"]
+__all__ = ["ACTIVE", "CONTROLLER", "DEFAULT_STEPS", "CanaryRecord", "CanaryService"]
+
+CONTROLLER = "canary-controller"
+"""The user the platform acts as when it moves a canary by itself (an SRE in policies/roles.yaml)."""
 
 DEFAULT_STEPS = (5.0, 25.0, 50.0, 100.0)
 ACTIVE = ("running", "paused")
@@ -118,6 +121,10 @@ class CanaryService:
     def __init__(self, gov: Governance, traffic: TrafficBackend | None = None) -> None:
         self.gov = gov
         self.traffic = traffic or traffic_backend(gov.settings)
+
+    def controller(self) -> Actor:
+        """The platform itself, as it moves, rolls back and promotes canaries (an SRE in the roles policy)."""
+        return Actor(CONTROLLER, tuple(self.gov.roles.roles_of(CONTROLLER)))
 
     # Reads --------------------------------------------------------------------------------------------------
 
@@ -250,10 +257,10 @@ class CanaryService:
                 row.percent = advance_to
                 row.step = min(row.step + 1, len(row.steps) - 1)
 
-        controller = Actor("canary-controller", ("sre",))
+        controller = self.controller()
         return self._change(
             controller,
-            "sre",
+            controller.roles[0] if controller.roles else "",
             model,
             change,
             "deployment.analysed",

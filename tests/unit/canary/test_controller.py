@@ -143,3 +143,34 @@ def test_windows_without_traffic_neither_decide_nor_spend_the_deadline(
     now[0] += timedelta(seconds=INTERVAL)
     assert controller.tick("churn").action == "advanced"
     assert [e["verdict"] for e in canaries.active("churn").evidence] == ["idle", "pass"]
+
+
+def test_a_blocked_promotion_is_retried_without_spending_more_looks(
+    place_version: Callable[..., int], gov: Governance
+) -> None:
+    stable, candidate = (
+        place_version(gov.registry, Stage.PRODUCTION),
+        place_version(gov.registry, Stage.STAGING),
+    )
+    traffic = Traffic(stable, candidate)
+    reads: list[datetime] = []
+    now = [START]
+    gov.clock = lambda: now[0]
+    canaries = CanaryService(gov)
+    canaries.start(gov.actor("sam"), "churn", candidate, steps=[50, 100], interval_s=INTERVAL, auto=True)
+    controller = CanaryController(
+        canaries,
+        AnalysisPolicy(min_requests=200),
+        records=lambda model, since: reads.append(since) or traffic(model, since),
+    )
+    assert controller.planned_looks(canaries.active("churn")) == 4  # one split step, 1 + 3 waits
+    actions = []
+    for _ in range(4):
+        now[0] += timedelta(seconds=INTERVAL)
+        actions.append(controller.tick("churn").action)
+    assert actions == ["promotion_blocked"] * 4  # bare test versions pass no gate
+    assert len(reads) == 1  # the one planned look at 50 %; then only the gates are asked again
+    evidence = canaries.active("churn").evidence
+    assert [e["verdict"] for e in evidence] == ["pass", "promotion_blocked"]
+    assert evidence[-1]["attempts"] == 4 and "cannot move to production" in evidence[-1]["explanation"]
+    assert len(gov.registry.audit_events(action="stage.blocked")) == 4  # one refusal per window, no more

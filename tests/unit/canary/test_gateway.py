@@ -297,17 +297,29 @@ def test_a_candidate_answering_5xx_is_shunned_until_the_table_changes(rig: Rig) 
     with httpx.Client(base_url=rig.url) as client:
         first = client.post("/v2/models/churn/infer", json=_v2("0001-FAIL"))
         assert first.status_code == 200 and first.headers[VERSION_HEADER] == "1"
-        calls = len(rig.candidate.seen)
         for i in range(20):
             assert _version(client.post("/v2/models/churn/infer", json=_v2(f"{i:04d}-MORE"))) == "1"
-        assert len(rig.candidate.seen) == calls == 1  # no more traffic to the failing candidate
+        assert len(rig.candidate.seen) == 5  # then no more traffic to the failing candidate
         assert rig.gateway.flush()
-        assert len(rig.table.failures) == 1 and "answered HTTP 500" in rig.table.failures[0]
+        assert len(rig.table.failures) == 1
+        assert "answered HTTP 500 to 5 requests in a row" in rig.table.failures[0]
         # The controller deploys a fix and moves the table on: the candidate gets traffic again.
         rig.candidate.failing = False
         rig.table.set(canary_id="churn-2-fixed")
         assert _version(client.post("/v2/models/churn/infer", json=_v2("0002-FAIL"))) == "2"
     assert httpx.get(rig.url + "/gateway/status").json()["models"]["churn"]["candidate_healthy"] is True
+
+
+def test_occasional_5xx_are_retried_and_left_to_the_analysis(rig: Rig) -> None:
+    rig.table.set(percent=100)
+    with httpx.Client(base_url=rig.url) as client:
+        for i in range(24):
+            rig.candidate.failing = i % 4 == 3  # one request in four fails: never five in a row
+            assert client.post("/v2/models/churn/infer", json=_v2(f"{i:04d}-FLAKY")).status_code == 200
+    assert len(rig.candidate.seen) == 24  # still in the split
+    assert rig.gateway.flush() and rig.table.failures == []
+    records = request_records(read_events(rig.logs / "churn"))
+    assert sum(r["status"] == 500 for r in records if r["version"] == "2") == 6  # for the error-rate check
 
 
 def test_shadow_copies_never_change_or_delay_the_answer_and_are_compared(rig: Rig) -> None:

@@ -4,6 +4,7 @@ candidate rolls its canary back."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -116,3 +117,25 @@ def test_a_shadow_canary_is_a_shadow_route(
         _settle(routes, routes.servers, "churn", candidate)
         [route] = routes().routes
         assert route.candidate is None and route.shadow is not None and route.shadow.percent == 10.0
+
+
+def test_servers_no_table_needs_are_stopped_after_the_grace_period(
+    place_version: Callable[..., int], canaries: CanaryService
+) -> None:
+    gov = canaries.gov
+    stable = place_version(gov.registry, Stage.PRODUCTION)
+    candidate = place_version(gov.registry, Stage.STAGING)
+    launcher = Launcher()
+    with local_routes(canaries, ["churn"], launcher, ttl_s=0, grace_s=0) as routes:
+        canaries.start(gov.actor("sam"), "churn", candidate)
+        routes()
+        _settle(routes, routes.servers, "churn", candidate)
+        assert routes().routes[0].candidate is not None
+        canaries.rollback(gov.actor("sam"), "churn", reason="latency")
+        routes()  # the first table without the candidate
+        deadline = time.monotonic() + 10
+        while ("churn", candidate) not in launcher.stopped and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert launcher.stopped == [("churn", candidate)]  # stable still serves
+        assert routes().routes[0].stable.version == str(stable)
+    assert launcher.stopped == [("churn", candidate), ("churn", stable)]
