@@ -5,7 +5,9 @@ Windows follow each other without gaps from the canary's start: each decided win
 (the analysis, its window, the share it ran at), so the decision of every step can be shown and audited. A
 failing window rolls back at once; a window that cannot decide yet is kept and the next one looks again,
 until the policy's `max_wait_windows` turns waiting into a failure. A window without any request is
-`idle`: it neither decides nor counts towards that deadline.
+`idle`: it neither decides nor counts towards that deadline. When every split has passed but the
+production gates refuse the promotion, the refusal is kept and the gates are asked again each window,
+with no further analysis: the false-alarm budget covers the planned looks only.
 """
 
 from __future__ import annotations
