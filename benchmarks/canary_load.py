@@ -173,7 +173,9 @@ def _launcher(gov: Governance, settings: Settings) -> Any:
     return launch
 
 
-def run(home: Path, rate: float, phase_s: float, settle_s: float, out: Path) -> dict[str, Any]:
+def run(
+    home: Path, rate: float, phase_s: float, settle_s: float, out: Path, raw: Path | None = None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cxops-canary-load-") as scratch:
         settings = _copy_of(home, Path(scratch) / "home")
         with Governance.from_settings(settings) as gov:
@@ -188,7 +190,8 @@ def run(home: Path, rate: float, phase_s: float, settle_s: float, out: Path) -> 
                 f"{len(objecting)} objecting customers; {rate:g} requests/s"
             )
             with contextlib.ExitStack() as stack:
-                routes = stack.enter_context(local_routes(canaries, [MODEL], launch))
+                # Both servers stay up for the whole run (the candidate is warmed before its canary starts).
+                routes = stack.enter_context(local_routes(canaries, [MODEL], launch, grace_s=3600))
                 stable_url = routes.servers.wait(MODEL, stable)
                 for url in (stable_url, routes.servers.wait(MODEL, candidate)):
                     warm_up(url, MODEL, eligible)
@@ -217,6 +220,8 @@ def run(home: Path, rate: float, phase_s: float, settle_s: float, out: Path) -> 
                     print(f"  {load.elapsed():6.1f} s  canary {name}")
                 sent = load.wait()
                 app.state.gateway.flush()
+        if raw is not None:
+            pd.DataFrame([vars(s) for s in sent]).to_csv(raw, index=False)
 
         phases, settling = [], []
         for index, (name, target, at) in enumerate(marks):
@@ -279,9 +284,10 @@ def main() -> int:
     parser.add_argument("--phase", type=float, default=90.0, help="seconds per canary step (default 90)")
     parser.add_argument("--settle", type=float, default=1.5, help="seconds after a change left out")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "canary_load.json")
+    parser.add_argument("--raw", type=Path, help="also write every request (time, version, latency) as CSV")
     args = parser.parse_args()
     try:
-        results = run(args.home.resolve(), args.rate, args.phase, args.settle, args.out)
+        results = run(args.home.resolve(), args.rate, args.phase, args.settle, args.out, args.raw)
     except CXOpsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

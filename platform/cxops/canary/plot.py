@@ -41,7 +41,7 @@ def plot_canary(record: Any, path: Path) -> Path:
         axes[0].text(0.5, 0.5, "no window analysed yet", ha="center", va="center")
         axes[0].set_axis_off()
     for ax, (name, title, kind) in zip(axes, shown, strict=False):
-        _shade_steps(ax, windows)
+        _shade_steps(ax, windows, label=ax is axes[0])
         rows = [(n, c) for n, e in windows for c in e.get("checks", []) if c.get("name") == name]
         x = [n for n, _ in rows]
         if kind == "sides":
@@ -63,7 +63,8 @@ def plot_canary(record: Any, path: Path) -> Path:
     return path
 
 
-def _shade_steps(ax: Any, windows: list[tuple[int, dict[str, Any]]]) -> None:
+def _shade_steps(ax: Any, windows: list[tuple[int, dict[str, Any]]], *, label: bool) -> None:
+    """Shade each step's windows; on the top panel, name the step's share above them."""
     shades = ("#f2f2f2", "#e0e0e0")
     start, current = None, None
     spans: list[tuple[int, int, float]] = []
@@ -77,11 +78,12 @@ def _shade_steps(ax: Any, windows: list[tuple[int, dict[str, Any]]]) -> None:
         spans.append((start, windows[-1][0], current))
     for i, (first, last, percent) in enumerate(spans):
         ax.axvspan(first - 0.5, last + 0.5, color=shades[i % 2], zorder=0)
-        ax.annotate(
-            f"{percent:g}%",
-            xy=((first + last) / 2, 1.0),
-            xycoords=("data", "axes fraction"),
-            ha="center",
-            va="top",
-            fontsize="small",
-        )
+        if label:
+            ax.annotate(
+                f"candidate {percent:g}%",
+                xy=((first + last) / 2, 1.0),
+                xycoords=("data", "axes fraction"),
+                ha="center",
+                va="bottom",
+                fontsize="small",
+            )
