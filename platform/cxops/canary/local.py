@@ -144,7 +144,7 @@ class DatabaseRoutes:
     def __call__(self) -> RoutingTable:
         with self._lock:
             if self._table is None or self._clock() - self._read_at >= self.ttl_s:
-                self._wanted: set[tuple[str, int]] = set()
+                self._wanted = set()
                 self._table = RoutingTable(routes=tuple(r for m in self.models if (r := self._route(m))))
                 self._read_at = self._clock()
                 self.servers.retain(
