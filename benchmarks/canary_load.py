@@ -36,7 +36,6 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,14 +47,13 @@ from scipy.stats import binomtest
 from cxops.canary.consent import ProfilingOptOut
 from cxops.canary.gateway import create_gateway
 from cxops.canary.load import LoadRun, Sent, warm_up
-from cxops.canary.local import local_routes
+from cxops.canary.local import bento_launcher, local_routes
 from cxops.canary.service import CanaryService
 from cxops.config import Settings
 from cxops.errors import CXOpsError
 from cxops.features.client import FeatureStoreClient
 from cxops.governance.service import Governance
 from cxops.registry import Registry, Stage
-from cxops.serving.server import start_server
 from cxops.serving.thread_server import ThreadServer
 
 MODEL = "churn"
@@ -163,23 +161,12 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def _launcher(gov: Governance, settings: Settings) -> Any:
-    @contextlib.contextmanager
-    def launch(model: str, version: int) -> Iterator[Any]:
-        bento = gov.registry.get_version(model, version).bento_tag
-        with start_server(bento, port=0, settings=settings) as server:
-            yield server
-
-    return launch
-
-
 def run(
     home: Path, rate: float, phase_s: float, settle_s: float, out: Path, raw: Path | None = None
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cxops-canary-load-") as scratch:
         settings = _copy_of(home, Path(scratch) / "home")
         with Governance.from_settings(settings) as gov:
-            launch = _launcher(gov, settings)
             stable, candidate = _candidate(gov)
             eligible, objecting = _customers(gov.registry)
             canaries = CanaryService(gov)
@@ -191,6 +178,7 @@ def run(
             )
             with contextlib.ExitStack() as stack:
                 # Both servers stay up for the whole run (the candidate is warmed before its canary starts).
+                launch = bento_launcher(canaries, settings)
                 routes = stack.enter_context(local_routes(canaries, [MODEL], launch, grace_s=3600))
                 stable_url = routes.servers.wait(MODEL, stable)
                 for url in (stable_url, routes.servers.wait(MODEL, candidate)):

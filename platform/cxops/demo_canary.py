@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -33,7 +32,7 @@ def release_with_canary(settings: Settings, model: str, version: int, raw_offers
     from cxops.canary.controller import CanaryController
     from cxops.canary.gateway import create_gateway
     from cxops.canary.load import LoadRun, warm_up
-    from cxops.canary.local import local_routes
+    from cxops.canary.local import bento_launcher, local_routes
     from cxops.canary.policy import load_analysis_policy
     from cxops.canary.service import CanaryService
     from cxops.cli.canary import show_report
@@ -63,7 +62,8 @@ def release_with_canary(settings: Settings, model: str, version: int, raw_offers
 
         opt_out = ProfilingOptOut(FeatureStoreClient(settings))
         with contextlib.ExitStack() as stack:
-            routes = stack.enter_context(local_routes(canaries, [model], _launcher(gov, settings)))
+            launch = bento_launcher(canaries, settings, announce=_say)
+            routes = stack.enter_context(local_routes(canaries, [model], launch))
             app = create_gateway(routes, settings, opt_out=opt_out)
             for serving in {gov.production_version(model).version, version}:  # warm before traffic
                 warm_up(routes.servers.wait(model, serving), model, eligible)
@@ -100,18 +100,8 @@ def release_with_canary(settings: Settings, model: str, version: int, raw_offers
         show_report(final, settings.subdir("reports") / f"{final.deployment_id}.png")
 
 
-@contextlib.contextmanager
-def _launch(gov: Any, settings: Settings, model: str, version: int) -> Iterator[Any]:
-    from cxops.serving.server import start_server
-
-    bento = gov.registry.get_version(model, version).bento_tag
-    with start_server(bento, port=0, settings=settings) as server:
-        console.print(f"  {model} v{version} serving at {server.url}")
-        yield server
-
-
-def _launcher(gov: Any, settings: Settings) -> Any:
-    return lambda model, version: _launch(gov, settings, model, version)
+def _say(line: str) -> None:
+    console.print(f"  {line}")
 
 
 def _summarise(sent: list[Any], objecting: list[str], candidate: int) -> None:

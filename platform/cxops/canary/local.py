@@ -19,14 +19,44 @@ from typing import Any
 
 from cxops.canary.routing import Backend, Route, RoutingTable, Shadow
 from cxops.canary.service import CONTROLLER, CanaryRecord, CanaryService
+from cxops.config import Settings
 
-__all__ = ["CONTROLLER", "DatabaseRoutes", "ServerLauncher", "VersionServers", "local_routes"]
+__all__ = [
+    "CONTROLLER",
+    "DatabaseRoutes",
+    "ServerLauncher",
+    "VersionServers",
+    "bento_launcher",
+    "local_routes",
+]
 
 logger = logging.getLogger(__name__)
 
 ServerLauncher = Callable[[str, int], AbstractContextManager[Any]]
 """`launch(model, version)`: a context manager that runs the version's model server and yields an object
 with a `url` (for example `cxops.serving.server.start_server` on the version's bento)."""
+
+
+def bento_launcher(
+    canaries: CanaryService, settings: Settings, *, announce: Callable[[str], None] | None = None
+) -> ServerLauncher:
+    """Launches `bentoml serve` on a version's bento (packaged first if the version has none)."""
+
+    @contextlib.contextmanager
+    def launch(model: str, version: int) -> Iterator[Any]:
+        from cxops.serving.server import start_server
+
+        bento = canaries.gov.registry.get_version(model, version).bento_tag
+        if not bento:
+            from cxops.lifecycle import steps
+
+            bento = steps.package(model, version, settings)["bento"]
+        with start_server(bento, port=0, settings=settings) as server:
+            if announce is not None:
+                announce(f"{model} v{version} serving at {server.url}")
+            yield server
+
+    return launch
 
 
 class VersionServers:

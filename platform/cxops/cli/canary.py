@@ -266,31 +266,21 @@ def gateway(
     Prometheus metrics at /metrics."""
     import threading
     import time
-    from contextlib import contextmanager
 
     from cxops.canary.consent import ProfilingOptOut
     from cxops.canary.controller import CanaryController
     from cxops.canary.gateway import create_gateway
-    from cxops.canary.local import local_routes
+    from cxops.canary.local import bento_launcher, local_routes
     from cxops.canary.policy import load_analysis_policy
     from cxops.cli._output import step
     from cxops.features.client import FeatureStoreClient
-    from cxops.lifecycle import steps
-    from cxops.serving.server import start_server
     from cxops.serving.thread_server import ThreadServer
-
-    @contextmanager
-    def launch(model: str, version: int) -> Iterator[Any]:
-        record = canaries.gov.registry.get_version(model, version)
-        bento = record.bento_tag or steps.package(model, version, settings)["bento"]
-        with start_server(bento, port=0, settings=settings) as server:
-            console.print(f"  {model} v{version} serving at {server.url}")
-            yield server
 
     with _canaries() as (canaries, _actor):
         settings = canaries.gov.settings
         step(f"starting the production servers of {', '.join(models)}")
         opt_out = ProfilingOptOut(FeatureStoreClient(settings))
+        launch = bento_launcher(canaries, settings, announce=lambda line: console.print(f"  {line}"))
         with local_routes(canaries, models, launch, ttl_s=ttl) as routes:
             app = create_gateway(routes, settings, opt_out=opt_out)
             limits = load_analysis_policy(

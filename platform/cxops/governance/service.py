@@ -38,6 +38,14 @@ __all__ = ["Governance"]
 _PG_STAGE_LOCK_NS = 0x43584F73
 
 
+def _production_row(session: Session, model: str) -> ModelVersion | None:
+    return session.scalar(
+        sa.select(ModelVersion).where(
+            ModelVersion.model == model, ModelVersion.stage == Stage.PRODUCTION.value
+        )
+    )
+
+
 class Governance:
     """Promotion with gates and approvals, history, the audit log and API tokens, under role checks."""
 
@@ -194,11 +202,7 @@ class Governance:
                     f"`cxops models history {model}` and try again"
                 )
             if target == Stage.PRODUCTION:
-                current = session.scalar(
-                    sa.select(ModelVersion).where(
-                        ModelVersion.model == model, ModelVersion.stage == Stage.PRODUCTION.value
-                    )
-                )
+                current = _production_row(session, model)
                 if (current.version if current else None) != seen_production:
                     raise RegistryConflictError(
                         f"the production version of {model!r} changed while the gates of {record.ref} were "
@@ -268,11 +272,7 @@ class Governance:
                 sa.select(ModelVersion).where(ModelVersion.model == model, ModelVersion.version == version)
             )
             assert row is not None
-            current = session.scalar(
-                sa.select(ModelVersion).where(
-                    ModelVersion.model == model, ModelVersion.stage == Stage.PRODUCTION.value
-                )
-            )
+            current = _production_row(session, model)
             if current is not None:
                 self._move(
                     session,

@@ -56,6 +56,17 @@ def gov(settings: Settings) -> Iterator[Governance]:
         yield opened
 
 
+@pytest.fixture
+def kserve() -> RecordingKServe:
+    return RecordingKServe()
+
+
+@pytest.fixture
+def canaries(gov: Governance, settings: Settings, kserve: RecordingKServe) -> CanaryService:
+    """Canary records whose changes go to the recording KServe backend."""
+    return CanaryService(gov, KServeTraffic(settings, kserve))  # type: ignore[arg-type]
+
+
 def _versions(gov: Governance, place_version: Callable[..., int]) -> tuple[int, int]:
     stable, candidate = (
         place_version(gov.registry, Stage.PRODUCTION),
@@ -72,10 +83,8 @@ def test_the_backend_follows_the_settings(settings: Settings) -> None:
 
 
 def test_each_change_reaches_kserve(
-    place_version: Callable[..., int], gov: Governance, settings: Settings
+    place_version: Callable[..., int], gov: Governance, canaries: CanaryService, kserve: RecordingKServe
 ) -> None:
-    kserve = RecordingKServe()
-    canaries = CanaryService(gov, KServeTraffic(settings, kserve))  # type: ignore[arg-type]
     _, candidate = _versions(gov, place_version)
     sam = gov.actor("sam")
 
@@ -91,10 +100,8 @@ def test_each_change_reaches_kserve(
 
 
 def test_a_refusal_leaves_the_record_unchanged(
-    place_version: Callable[..., int], gov: Governance, settings: Settings
+    place_version: Callable[..., int], gov: Governance, canaries: CanaryService, kserve: RecordingKServe
 ) -> None:
-    kserve = RecordingKServe()
-    canaries = CanaryService(gov, KServeTraffic(settings, kserve))  # type: ignore[arg-type]
     _, candidate = _versions(gov, place_version)
     sam = gov.actor("sam")
 
@@ -111,9 +118,8 @@ def test_a_refusal_leaves_the_record_unchanged(
 
 
 def test_what_kserve_cannot_do_is_refused_clearly(
-    place_version: Callable[..., int], gov: Governance, settings: Settings
+    place_version: Callable[..., int], gov: Governance, canaries: CanaryService
 ) -> None:
-    canaries = CanaryService(gov, KServeTraffic(settings, RecordingKServe()))  # type: ignore[arg-type]
     stable, candidate = _versions(gov, place_version)
     sam = gov.actor("sam")
     with pytest.raises(CanaryModeError, match="cannot mirror"):
@@ -127,10 +133,8 @@ def test_what_kserve_cannot_do_is_refused_clearly(
 
 
 def test_a_promotion_kserve_refused_can_be_finished_later(
-    place_version: Callable[..., int], gov: Governance, settings: Settings
+    place_version: Callable[..., int], gov: Governance, canaries: CanaryService, kserve: RecordingKServe
 ) -> None:
-    kserve = RecordingKServe()
-    canaries = CanaryService(gov, KServeTraffic(settings, kserve))  # type: ignore[arg-type]
     _, candidate = _versions(gov, place_version)
     admin = gov.actor("root-admin")  # overrides the gates, which bare test versions cannot pass
     canaries.start(admin, "churn", candidate)
