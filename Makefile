@@ -10,8 +10,13 @@ STAMP := $(VENV)/.installed-$(shell sha256sum $(LOCK) pyproject.toml | sha256sum
 UV_VERSION := 0.13.8
 # The CPU build of torch lies in a local wheel directory on these machines (PyPI's default build is CUDA).
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
+# The drift monitor's own environment (Alibi Detect 0.11.4 needs pydantic 1 and numpy < 1.25).
+MONITOR_VENV := .venv-monitor
+MONITOR_BIN := $(MONITOR_VENV)/bin
+MONITOR_LOCK := requirements/monitor.lock
+MONITOR_STAMP := $(MONITOR_VENV)/.installed-$(shell sha256sum $(MONITOR_LOCK) pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help install lock demo test test-fast lint format pipeline-compile churn-cv text-cv recommendation-loo triage-latency canary-load services clean
+.PHONY: help install monitor-env monitor-lock lock demo test test-fast lint format pipeline-compile churn-cv text-cv recommendation-loo triage-latency canary-load drift-cost services clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
@@ -26,17 +31,30 @@ $(STAMP): $(LOCK) pyproject.toml
 
 install: $(STAMP) ## create .venv from the lock file (automatic for every other target)
 
+$(MONITOR_STAMP): $(MONITOR_LOCK) pyproject.toml $(STAMP)
+	@echo "==> installing the drift monitor's pinned environment into $(MONITOR_VENV) (first run only)"
+	@test -x $(MONITOR_BIN)/python || $(PYTHON) -m venv $(MONITOR_VENV)
+	@$(BIN)/uv pip install --quiet --python $(MONITOR_BIN)/python $(FIND_LINKS) -r $(MONITOR_LOCK)
+	@$(BIN)/uv pip install --quiet --python $(MONITOR_BIN)/python --no-deps -e .
+	@rm -f $(MONITOR_VENV)/.installed-* && touch $@
+
+monitor-env: $(MONITOR_STAMP) ## create .venv-monitor, the drift monitor's environment (automatic where needed)
+
+monitor-lock: $(STAMP) ## re-resolve requirements/monitor.in into requirements/monitor.lock
+	@$(BIN)/uv pip compile --quiet --python-version 3.11 $(FIND_LINKS) requirements/monitor.in -o $(MONITOR_LOCK)
+
 lock: ## re-resolve requirements/main.in into requirements/main.lock
 	@$(BIN)/uv pip compile --quiet --python-version 3.11 $(FIND_LINKS) requirements/main.in -o $(LOCK)
 
 services: ## start local PostgreSQL and Redis if they are down (tests need them)
 	@scripts/services.sh
 
-demo: $(STAMP) ## run the lifecycle of all four models locally, from data to served models and endpoints
+demo: $(STAMP) $(MONITOR_STAMP) ## run the lifecycle of all four models locally, from data to served models and endpoints
 	@$(BIN)/cxops demo
 
-test: $(STAMP) services lint ## run the test suite (what CI runs): lint, unit and integration tests
+test: $(STAMP) $(MONITOR_STAMP) services lint ## run the test suite (what CI runs): lint, unit and integration tests, the drift monitor's
 	@$(BIN)/pytest -q
+	@$(MONITOR_BIN)/pytest -q -p no:cacheprovider -c tests/drift/pytest.ini tests/drift
 
 test-fast: $(STAMP) ## unit tests only
 	@$(BIN)/pytest -q -m "not integration and not slow"
@@ -63,6 +81,9 @@ recommendation-loo: $(STAMP) ## leave-one-out HR@3 / NDCG@3 of offers on the rea
 
 triage-latency: $(STAMP) services ## latency of one triage call against one model call (after `make demo`; benchmarks/results/)
 	@$(BIN)/python benchmarks/triage_latency.py
+
+drift-cost: $(MONITOR_STAMP) ## detection cost per window (rows/s) of each drift detector (benchmarks/results/)
+	@$(MONITOR_BIN)/python benchmarks/drift_cost.py
 
 canary-load: $(STAMP) ## a canary moved 0→25→50→100→rolled back under steady load: failures, split, latency (after `make demo`; benchmarks/results/)
 	@$(BIN)/python benchmarks/canary_load.py

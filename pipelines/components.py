@@ -107,9 +107,14 @@ def evaluate_op(
 
 @_component
 def register_op(
-    model: str, dataset_version: str, validation_id: int, trained: Input[Model], evaluation: Input[Artifact]
+    model: str,
+    dataset_version: str,
+    validation_id: int,
+    trained: Input[Model],
+    evaluation: Input[Artifact],
+    trigger: str = "",
 ) -> int:
-    """Register a `candidate` version with its lineage; returns the version number."""
+    """Register a `candidate` version with its lineage and why it was trained; returns its version number."""
     from cxops.config import Settings
     from cxops.lifecycle import steps
 
@@ -120,6 +125,7 @@ def register_op(
         validation_id=validation_id,
         model_dir=trained.path,
         evaluation_dir=evaluation.path,
+        trigger=trigger,
     )
     print(f"[register] {model} version {result['version']} ({result['stage']})")
     return int(result["version"])

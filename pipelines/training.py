@@ -18,7 +18,9 @@ PIPELINE_NAME = "cxops-training"
 @dsl.pipeline(
     name=PIPELINE_NAME, description="Validate, featurise, train, evaluate, register and package a model."
 )
-def training_pipeline(model: str = "churn", data_path: str = "", rows: int = 5000, seed: int = 7) -> str:
+def training_pipeline(
+    model: str = "churn", data_path: str = "", rows: int = 5000, seed: int = 7, trigger: str = ""
+) -> str:
     ingest = ingest_op(model=model, data_path=data_path, rows=rows, seed=seed)
     validate = validate_op(
         model=model, dataset_version=ingest.outputs["Output"], dataset=ingest.outputs["dataset"]
@@ -38,6 +40,7 @@ def training_pipeline(model: str = "churn", data_path: str = "", rows: int = 500
         validation_id=validate.outputs["Output"],
         trained=train.outputs["trained"],
         evaluation=evaluate.outputs["evaluation"],
+        trigger=trigger,
     )
     package = package_op(model=model, version=register.output)
     return package.output

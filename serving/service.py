@@ -32,6 +32,7 @@ from cxops.serving.recommendation_app import create_recommendation_app  # noqa: 
 from cxops.serving.recommendation_sources import RecommendationServingSettings, RemoteChurn  # noqa: E402
 from cxops.serving.runtime import load_predictor, load_recommender, resolve_target  # noqa: E402
 from cxops.serving.schema import PredictionOut, feature_row_model  # noqa: E402
+from cxops.telemetry import Telemetry, configure_telemetry  # noqa: E402
 
 TARGET = resolve_target()
 SPEC = read_served_spec(Path(bentoml.models.get(TARGET.model_tag).path))
@@ -65,10 +66,23 @@ def _service(cls: type) -> type:
     )(bentoml.asgi_app(kserve_app, path="/")(cls))
 
 
+class _TracedService:
+    """Traces and metrics of the served model (`CXOPS_OTEL_*`), flushed when the worker stops."""
+
+    telemetry: Telemetry
+
+    def start_telemetry(self, settings: Settings, model_version: str) -> None:
+        self.telemetry = configure_telemetry(settings, f"cxops-model-{SPEC.name}", version=model_version)
+
+    @bentoml.on_shutdown
+    def flush_telemetry(self) -> None:
+        self.telemetry.shutdown()
+
+
 if RANKING:
 
     @_service
-    class ModelService:
+    class ModelService(_TracedService):
         """A recommendation model: its routes are all in the mounted app (`/v1/recommendations`, V2)."""
 
         bento_model = bentoml.models.BentoModel(TARGET.model_tag)
@@ -76,17 +90,21 @@ if RANKING:
         def __init__(self) -> None:
             serving = RecommendationServingSettings()
             churn = RemoteChurn(serving.churn_url, serving.churn_timeout_s) if serving.churn_url else None
-            self.predictor = load_recommender(Path(self.bento_model.path), Settings(), churn=churn)
+            settings = Settings()
+            self.predictor = load_recommender(Path(self.bento_model.path), settings, churn=churn)
+            self.start_telemetry(settings, self.predictor.model_version)
             _slot.set(self.predictor)
 
 else:
 
     @_service
-    class ModelService:
+    class ModelService(_TracedService):
         bento_model = bentoml.models.BentoModel(TARGET.model_tag)
 
         def __init__(self) -> None:
-            self.predictor = load_predictor(Path(self.bento_model.path), Settings())
+            settings = Settings()
+            self.predictor = load_predictor(Path(self.bento_model.path), settings)
+            self.start_telemetry(settings, self.predictor.model_version)
             _slot.set(self.predictor)
 
         @bentoml.api

@@ -57,6 +57,23 @@ class Settings(BaseSettings):
     kserve_namespace: str = "cxops"
     image_registry: str = "registry.local/cxops"
     """Where the predictor images built from the bentos are pushed: `<registry>/<bento name>:<version>`."""
+    otel_exporter: Literal["none", "console", "file", "otlp"] = "none"
+    """Where traces and metrics go: nowhere, the console, a JSON-lines file (`otel_file`), or an OTLP/HTTP
+    collector (`otel_endpoint`)."""
+    otel_endpoint: str = "http://127.0.0.1:4318"
+    """OTLP/HTTP collector base URL (traces go to `/v1/traces`, metrics to `/v1/metrics`)."""
+    otel_file: Path | None = None
+    """JSON-lines file for the `file` exporter; default `<home>/telemetry/<service>.jsonl`."""
+    monitor_url: str = "http://127.0.0.1:8091"
+    """The drift monitor service (`cxops monitor serve`), fed with the request log's CloudEvents."""
+    retrain_backend: Literal["local", "kfp", "argo"] = "local"
+    """How an alert's retraining runs: a `kfp.local` run on this machine, a Kubeflow Pipelines run, or an
+    Argo Workflow (written with Hera)."""
+    kfp_host: str = "http://ml-pipeline.kubeflow:8888"
+    """Kubeflow Pipelines API, for `retrain_backend=kfp`."""
+    argo_server: str = "https://argo-server.argo:2746"
+    """Argo Workflows server, for `retrain_backend=argo`."""
+    argo_namespace: str = "cxops"
 
     @cached_property
     def home_dir(self) -> Path:
@@ -114,6 +131,10 @@ class Settings(BaseSettings):
             env["CXOPS_RAY_ADDRESS"] = self.ray_address
         if self.ray_num_cpus:
             env["CXOPS_RAY_NUM_CPUS"] = str(self.ray_num_cpus)
+        env["CXOPS_OTEL_EXPORTER"] = self.otel_exporter
+        env["CXOPS_OTEL_ENDPOINT"] = self.otel_endpoint
+        if self.otel_file is not None:
+            env["CXOPS_OTEL_FILE"] = str(self.otel_file)
         return env
 
     def pseudonym_key_bytes(self) -> bytes:

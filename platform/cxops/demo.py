@@ -170,6 +170,7 @@ def run_demo(
 ) -> None:
     from cxops.demo_canary import release_with_canary
     from cxops.demo_governance import ENGINEER, promote_with_approval
+    from cxops.demo_monitoring import watch_for_drift
     from cxops.lifecycle.pipeline import run_pipeline
     from cxops.registry import Registry
     from cxops.scoring import score_file
@@ -180,17 +181,17 @@ def run_demo(
     started = time.monotonic()
     source = data_path or f"{rows} generated subscribers"
     results = {}
-    step(f"1/9 training pipeline for '{MODEL}' on {source} (kfp.local; every step's log follows)")
+    step(f"1/10 training pipeline for '{MODEL}' on {source} (kfp.local; every step's log follows)")
     results[MODEL] = run_pipeline(MODEL, settings, data_path=data_path, rows=rows)
     for number, model in enumerate(TEXT_MODELS, start=2):
-        step(f"{number}/9 training pipeline for '{model}' on {messages} generated support messages (EN/FR)")
+        step(f"{number}/10 training pipeline for '{model}' on {messages} generated support messages (EN/FR)")
         results[model] = run_pipeline(model, settings, rows=messages)
     offers_source = (
         f"{data_path} (holdings, one hidden per customer)"
         if data_path
         else f"the offers made to {rows} subscribers"
     )
-    step(f"4/9 training pipeline for '{OFFERS}' on {offers_source}")
+    step(f"4/10 training pipeline for '{OFFERS}' on {offers_source}")
     results[OFFERS] = run_pipeline(OFFERS, settings, data_path=data_path, rows=rows)
     for model, result in results.items():
         record = result["record"]
@@ -205,7 +206,7 @@ def run_demo(
         offers_dataset = registry.get_dataset(OFFERS, results[OFFERS]["record"].lineage["dataset_version"])
     raw = pd.read_parquet(dataset.uri)
 
-    step("5/9 serving the four bentos with `bentoml serve`")
+    step("5/10 serving the four bentos with `bentoml serve`")
     with contextlib.ExitStack() as stack:
         urls = {}
         for model, result in results.items():
@@ -228,7 +229,7 @@ def run_demo(
         _show_bad_requests(urls[MODEL], row)
 
         step(
-            "6/9 triage: POST /v1/triage asks intent, sentiment and churn, then applies policies/triage.yaml"
+            "6/10 triage: POST /v1/triage asks intent, sentiment and churn, then applies policies/triage.yaml"
         )
         triage_url = stack.enter_context(_triage_service(urls, settings)).url
         console.print(f"  triage ready at {triage_url} (OpenAPI at {triage_url}/docs)")
@@ -240,7 +241,7 @@ def run_demo(
         )
         _show_recommendations(urls[OFFERS], urls[MODEL], pd.read_parquet(offers_dataset.uri))
 
-    step("7/9 batch scoring: subscribers for the CRM, and a backlog of tickets")
+    step("7/10 batch scoring: subscribers for the CRM, and a backlog of tickets")
     batch_in = settings.subdir("demo") / "customers_to_score.csv"
     raw.drop(columns=["Churn", "event_timestamp"]).head(1000).to_csv(batch_in, index=False)
     scores = score_file(MODEL, batch_in, settings.subdir("demo") / "churn_scores.csv", settings)
@@ -253,12 +254,15 @@ def run_demo(
     tickets = score_file("intent", tickets_in, tickets_out, settings)
     console.print(f"  intent: {tickets.rows} tickets labelled ({tickets.label_counts})")
 
-    step(f"8/9 governance: promote {MODEL} v{record.version} through the gates of policies/promotion.yaml")
+    step(f"8/10 governance: promote {MODEL} v{record.version} through the gates of policies/promotion.yaml")
     report = promote_with_approval(settings, MODEL, record.version)
 
-    step(f"9/9 canary: {MODEL} retrained on a fresh snapshot, released by the automated canary analysis")
+    step(f"9/10 canary: {MODEL} retrained on a fresh snapshot, released by the automated canary analysis")
     retrained = run_pipeline(MODEL, settings, data_path=data_path, rows=rows, seed=8)["record"]
     release_with_canary(settings, MODEL, retrained.version, pd.read_parquet(offers_dataset.uri))
+
+    step(f"10/10 monitoring: drift on {MODEL}'s traffic is detected, audited and retrains it by policy")
+    watch_for_drift(settings, MODEL, raw)
 
     elapsed = time.monotonic() - started
     cards = [
@@ -272,6 +276,8 @@ def run_demo(
         ("stage history", f"cxops models history {MODEL} --gates"),
         ("audit trail", "cxops audit log --model churn; cxops audit verify"),
         ("canary analysis", f"cxops canary report {MODEL}"),
+        ("monitoring alerts", f"cxops monitor alerts {MODEL}; cxops monitor runs {MODEL}"),
+        ("drift report", str(settings.home_dir / "monitoring" / "reports" / f"{MODEL}.html")),
         ("churn dataset", f"{dataset.version} ({dataset.rows} rows) {dataset.uri}"),
         ("churn validation", str(validation.report_uri)),
         *[(what, path) for what, path in cards if path],

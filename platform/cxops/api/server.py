@@ -16,5 +16,7 @@ def serve(settings: Settings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
     import uvicorn
 
     from cxops.api.app import create_app
+    from cxops.telemetry import configure_telemetry
 
+    configure_telemetry(settings, "cxops-api")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

@@ -275,6 +275,7 @@ def gateway(
     from cxops.cli._output import step
     from cxops.features.client import FeatureStoreClient
     from cxops.serving.thread_server import ThreadServer
+    from cxops.telemetry import configure_telemetry
 
     with _canaries() as (canaries, _actor):
         settings = canaries.gov.settings
@@ -282,6 +283,7 @@ def gateway(
         opt_out = ProfilingOptOut(FeatureStoreClient(settings))
         launch = bento_launcher(canaries, settings, announce=lambda line: console.print(f"  {line}"))
         with local_routes(canaries, models, launch, ttl_s=ttl) as routes:
+            configure_telemetry(settings, "cxops-gateway")
             app = create_gateway(routes, settings, opt_out=opt_out)
             limits = load_analysis_policy(
                 Path(policy) if policy else settings.root / "policies" / "canary.yaml"

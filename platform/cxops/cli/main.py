@@ -19,6 +19,7 @@ from cxops.cli import (
     dpia,
     gdpr,
     models,
+    monitor,
     pipeline,
     recommend,
     report,
@@ -48,6 +49,7 @@ app.add_typer(gdpr.app, name="gdpr")
 app.add_typer(audit.app, name="audit")
 app.command("report")(report.report)
 app.add_typer(canary.app, name="canary")
+app.add_typer(monitor.app, name="monitor")
 app.command("rollback")(canary.rollback)
 app.command("serve")(serving.serve)
 app.command("predict")(serving.predict)

@@ -25,6 +25,9 @@ def run(
     ),
     rows: int = typer.Option(5000, help="Rows to generate when --data is not given."),
     seed: int = typer.Option(7, help="Generator seed."),
+    trigger: str = typer.Option(
+        "", help="Why this run happens, recorded in the version's lineage (e.g. alert:12). Default: manual."
+    ),
 ) -> None:
     """Validate → pseudonymise → Feast → train on Ray → evaluate → register → package, as KFP steps.
 
@@ -34,7 +37,7 @@ def run(
 
     settings = get_settings()
     step(f"running the training pipeline for '{model}' with kfp.local (home: {settings.home_dir})")
-    result = run_pipeline(model, settings, data_path=data, rows=rows, seed=seed)
+    result = run_pipeline(model, settings, data_path=data, rows=rows, seed=seed, trigger=trigger)
     record = result["record"]
     console.print(
         f"[green]registered[/] {model} version {record.version} ({record.stage}); bento {result['bento']}"

@@ -52,6 +52,9 @@ PERMISSIONS = (
     "gdpr.erase",
     "gdpr.purge",
     "auth.manage",
+    "monitoring.alert",
+    "monitoring.retrain",
+    "outcomes.record",
 )
 """Every permission a role can grant; `*` grants them all."""
 

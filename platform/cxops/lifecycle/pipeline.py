@@ -42,7 +42,13 @@ def _environment(settings: Settings) -> Iterator[None]:
 
 
 def run_pipeline(
-    model: str, settings: Settings, *, data_path: str = "", rows: int = 5000, seed: int = 7
+    model: str,
+    settings: Settings,
+    *,
+    data_path: str = "",
+    rows: int = 5000,
+    seed: int = 7,
+    trigger: str = "",
 ) -> dict[str, Any]:
     """Run the whole training pipeline for `model` with `kfp.local` and return the registered version."""
     from kfp import local
@@ -58,7 +64,7 @@ def run_pipeline(
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(runs))
         try:
-            task = pipeline(model=model, data_path=data_path, rows=rows, seed=seed)
+            task = pipeline(model=model, data_path=data_path, rows=rows, seed=seed, trigger=trigger)
         except RuntimeError as exc:
             raise CXOpsError(
                 f"training pipeline for '{model}' failed: {exc}. The failing step's log is printed "

@@ -21,6 +21,7 @@ from cxops.data.loaders import coerce, read_table
 from cxops.data.snapshot import snapshot
 from cxops.errors import InvalidInputError
 from cxops.lifecycle._lineage import code_version
+from cxops.monitoring.reference import BUNDLE_DIR, BUNDLE_FILE, write_drift_reference
 from cxops.specs import ModelSpec, load_model_code, load_spec
 
 __all__ = ["build_features", "evaluate", "ingest", "package", "register", "train", "validate"]
@@ -227,6 +228,7 @@ def train(
     else:
         result = train_on_ray(spec, train_frame, settings, progress=progress)
     result.save(Path(model_dir))
+    write_drift_reference(spec, train_frame, Path(model_dir) / BUNDLE_DIR, seed=spec.trainer.seed)
     for path, part in ((test_path, test_frame), (train_path, train_frame)):
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -342,8 +344,11 @@ def register(
     validation_id: int,
     model_dir: str,
     evaluation_dir: str,
+    trigger: str = "",
 ) -> dict[str, Any]:
-    """Record a new `candidate` version with its lineage and its artifacts (copied to a run directory)."""
+    """Record a new `candidate` version with its lineage and its artifacts (copied to a run directory).
+
+    `trigger` says why it was trained (e.g. `alert:12` for a drift alert's retraining); empty: by hand."""
     from cxops.registry import Registry
 
     spec = load_spec(model, settings)
@@ -361,6 +366,8 @@ def register(
         "model_card_html": str(target / "evaluation" / "model_card.html"),
         "metrics": str(target / "evaluation" / "metrics.json"),
     }
+    if (target / "model" / BUNDLE_DIR / BUNDLE_FILE).exists():
+        artifacts["drift_reference"] = str(target / "model" / BUNDLE_DIR)
     with Registry.from_settings(settings) as registry:
         validation = registry.get_validation(validation_id)
         if validation.report_uri:
@@ -379,6 +386,7 @@ def register(
                 "feature_views": list(spec.features.feature_views) if spec.features else [],
                 "code": code_version(settings.root),
                 "trainer": spec.trainer.kind,
+                "trigger": trigger or "manual",
                 "ray": training.get("ray", {}),
                 "training": {k: v for k, v in training.items() if k != "ray"},
                 "spec": spec.model_dump(mode="json", include={"name", "task", "trainer", "evaluation"}),

@@ -35,6 +35,9 @@ __all__ = [
     "Dataset",
     "JSONType",
     "ModelVersion",
+    "MonitoringAlert",
+    "Outcome",
+    "RetrainRun",
     "RetrainingFlag",
     "StageTransition",
     "UTCDateTime",
@@ -285,3 +288,76 @@ class Canary(Base):
     ended_at: Mapped[datetime | None] = mapped_column()
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     outcome: Mapped[str] = mapped_column(Text, default="")
+
+
+class RetrainRun(Base):
+    """A run of the training pipeline started by the monitoring loop (or by hand), and what it registered."""
+
+    __tablename__ = "retrain_runs"
+    __table_args__ = (
+        CheckConstraint("status IN ('starting', 'running', 'succeeded', 'failed')", name="status"),
+        ForeignKeyConstraint(*_VERSION_FK),
+        Index("ix_retrain_runs_model", "model", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    trigger: Mapped[str] = mapped_column(Text)
+    backend: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(256), default="")
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    started_by: Mapped[str] = mapped_column(String(256))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+
+class MonitoringAlert(Base):
+    """A drift, data-quality or performance alert, and what the monitoring policy did about it."""
+
+    __tablename__ = "monitoring_alerts"
+    __table_args__ = (
+        CheckConstraint("kind IN ('drift', 'data_quality', 'performance')", name="kind"),
+        UniqueConstraint("source", "source_id"),
+        ForeignKeyConstraint(["retrain_run_id"], ["retrain_runs.id"]),
+        Index("ix_monitoring_alerts_model", "model", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(128))
+    """The alert's id at its source (a drift result's id), so that a resent alert is recorded once."""
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    action: Mapped[str] = mapped_column(String(32))
+    action_reason: Mapped[str] = mapped_column(Text, default="")
+    retrain_run_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Outcome(Base):
+    """A late label joined to the logged prediction it judges (by the request id the gateway logged)."""
+
+    __tablename__ = "outcomes"
+    __table_args__ = (
+        UniqueConstraint("model", "prediction_id", "row"),
+        ForeignKeyConstraint(*_VERSION_FK),
+        Index("ix_outcomes_model_version", "model", "version", "predicted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    prediction_id: Mapped[str] = mapped_column(String(128))
+    row: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer)
+    predicted: Mapped[str] = mapped_column(String(256))
+    probability: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(256))
+    predicted_at: Mapped[datetime] = mapped_column()
+    observed_at: Mapped[datetime] = mapped_column()
+    recorded_by: Mapped[str] = mapped_column(String(256))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)

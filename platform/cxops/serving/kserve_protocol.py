@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -38,6 +38,10 @@ from cxops.serving._tensors import (
 )
 from cxops.serving._validation import InputValidationError
 from cxops.serving.predictor import ModelPredictor, Prediction
+from cxops.telemetry.serving import FASTAPI_TELEMETRY, ModelServerMiddleware, note_error
+
+if TYPE_CHECKING:
+    from cxops.telemetry import Telemetry
 
 __all__ = [
     "CUSTOMER_ID",
@@ -233,7 +237,8 @@ def install_error_handlers(app: FastAPI) -> None:
     """KServe-style JSON errors (`{"error": ...}`) with the status each CXOps error knows."""
 
     @app.exception_handler(CXOpsError)
-    async def _cxops_error(_: Request, exc: CXOpsError) -> JSONResponse:
+    async def _cxops_error(request: Request, exc: CXOpsError) -> JSONResponse:
+        note_error(request.scope, exc)
         details = exc.problems if isinstance(exc, InputValidationError) else None
         if exc.status_code >= 500:
             logger.warning("request failed: %s", exc)
@@ -254,18 +259,27 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def create_kserve_app(
-    predictor: ModelPredictor | PredictorSlot | None = None, *, server_name: str = "cxops"
+    predictor: ModelPredictor | PredictorSlot | None = None,
+    *,
+    server_name: str = "cxops",
+    telemetry: Telemetry | None = None,
 ) -> FastAPI:
-    """A FastAPI app with the KServe V1 and V2 routes for one predictor (set now, or later on the slot)."""
+    """A FastAPI app with the KServe V1 and V2 routes for one predictor (set now, or later on the slot).
+
+    Each inference request is traced and measured (`cxops.telemetry.serving`) on `telemetry`, by default
+    the global providers that `configure_telemetry` sets.
+    """
     slot = predictor if isinstance(predictor, PredictorSlot) else PredictorSlot(predictor)
     app = FastAPI(
         title=f"{server_name} KServe data plane",
         version=cxops.__version__,
         description="KServe V1 and Open Inference Protocol (V2) routes.",
+        telemetry=FASTAPI_TELEMETRY,
     )
     app.state.predictor_slot = slot
 
     install_error_handlers(app)
+    app.add_middleware(ModelServerMiddleware, slot=slot, telemetry=telemetry)
 
     # -- V1 -----------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -23,6 +23,10 @@ from cxops.serving.feature_source import (
     feast_feature_source,
 )
 from cxops.specs import ModelSpec
+from cxops.telemetry.serving import ServingTelemetry
+
+if TYPE_CHECKING:
+    from cxops.telemetry import Telemetry
 
 __all__ = ["InputValidationError", "ModelPredictor", "Prediction", "keyed_pseudonymiser"]
 
@@ -72,6 +76,7 @@ class ModelPredictor:
         model_version: str | None = None,
         features: OnlineFeatureSource | None = None,
         pseudonymise: Callable[[str], str] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if classifier.feature_names != spec.input_names:
             raise ConflictError(
@@ -88,6 +93,8 @@ class ModelPredictor:
         )
         self.features = features
         self.pseudonymise = pseudonymise
+        self.tracing = ServingTelemetry.of(telemetry)
+        """Spans of the feature lookup and the model call; metrics (default: the global providers)."""
 
     @property
     def name(self) -> str:
@@ -116,8 +123,9 @@ class ModelPredictor:
         self, frame: pd.DataFrame, customer_ids: Sequence[str] | None = None
     ) -> list[Prediction]:
         """Score rows that are already valid model inputs (one column per input)."""
-        proba = self.classifier.predict_proba(frame)
-        labels = self.classifier.labels(proba)
+        with self.tracing.model_call(self.name, self.model_version, len(frame)):
+            proba = self.classifier.predict_proba(frame)
+            labels = self.classifier.labels(proba)
         if proba.ndim == 2:  # multi-class: the confidence is the predicted label's probability
             proba = proba.max(axis=1)
         ids = list(customer_ids) if customer_ids is not None else [None] * len(proba)
@@ -135,10 +143,12 @@ class ModelPredictor:
 
     def predict_rows(self, rows: Sequence[Any]) -> list[Prediction]:
         """Full feature vectors (one mapping per row) -> one prediction per row, in order."""
+        self.tracing.request_rows(len(rows))
         return self.predict_frame(self.validate(rows))
 
     def predict_customers(self, customer_ids: Sequence[Any]) -> list[Prediction]:
         """Customer ids -> the customers' online features -> one prediction per id, in order."""
+        self.tracing.request_rows(len(customer_ids))
         if self.spec.text is not None:
             raise InvalidInputError(
                 f"model '{self.name}' scores messages, not customers; send "
@@ -156,7 +166,7 @@ class ModelPredictor:
                 "up by id; send full feature rows instead"
             )
         pids = [self.pseudonymise(cid) for cid in customer_ids]
-        frame, unknown = self.features.online_features(self.spec, pids)
+        frame, unknown = self.tracing.online_features(self.features, self.spec, pids)
         if unknown:
             unknown_set = set(unknown)
             missing = list(

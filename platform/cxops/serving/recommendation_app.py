@@ -25,6 +25,7 @@ from cxops.errors import InvalidInputError
 from cxops.recommendation.recommender import Recommendations, Recommender
 from cxops.serving._tensors import INFERENCE_HEADER, parse_infer_request, tensor_values
 from cxops.serving.kserve_protocol import PredictorSlot, install_error_handlers
+from cxops.telemetry.serving import FASTAPI_TELEMETRY, ModelServerMiddleware
 
 __all__ = ["RecommendationRequest", "create_recommendation_app"]
 
@@ -74,9 +75,11 @@ def create_recommendation_app(
             "Ranked offers for a customer within policies/offers.yaml (eligibility, consent, objection to "
             "profiling, retention offers for customers at risk), plus the KServe V1/V2 routes."
         ),
+        telemetry=FASTAPI_TELEMETRY,
     )
     app.state.predictor_slot = slot
     install_error_handlers(app)
+    app.add_middleware(ModelServerMiddleware, slot=slot)
 
     async def _recommend(served: Recommender, customer_id: Any, k: Any, channel: Any) -> Recommendations:
         return await run_in_threadpool(served.recommend, customer_id, k, channel)

@@ -188,6 +188,37 @@ class ServingSpec(_Strict):
     output_label: str = "label"
 
 
+class DriftQualitySpec(_Strict):
+    """When a window is a data-quality failure (an upstream bug: page data engineering, do not retrain)."""
+
+    max_invalid_fraction: float = Field(0.05, ge=0, le=1)
+    """Share of rows breaking the serving schema (missing, out of range, unknown category, wrong type)."""
+    max_null_fraction: float = Field(0.2, ge=0, le=1)
+    """Share of nulls in one feature, nullable or not: a burst of nulls is a broken upstream join."""
+
+
+class MonitoringSpec(_Strict):
+    """How the drift monitor watches the model's requests (`cxops_drift`, Alibi Detect)."""
+
+    detector: Literal["tabular", "mmd", "ks", "none"] = "tabular"
+    """`tabular`: Alibi Detect's TabularDrift (KS for numeric, chi-squared for categorical features);
+    `mmd`: maximum mean discrepancy (on text: over the encoder's embeddings); `ks`: per-dimension KS
+    (on text: over the embeddings reduced by PCA); `none`: requests carry no inputs to watch."""
+    features: list[str] = []
+    """The inputs watched; default every input of the model."""
+    p_value: float = Field(0.05, gt=0, lt=0.5)
+    """Family-wise significance per window (Bonferroni over the features for univariate tests)."""
+    window_size: int = Field(300, ge=20, le=100_000)
+    """Rows per tested window."""
+    min_window: int = Field(100, ge=10)
+    """The smallest partial window a scheduled check tests."""
+    reference_rows: int = Field(1000, ge=50, le=100_000)
+    """Training rows kept as the version's drift reference."""
+    components: int = Field(16, ge=2, le=384)
+    """Text models: dimensions the embeddings are reduced to before the test."""
+    quality: DriftQualitySpec = DriftQualitySpec()
+
+
 class PrivacySpec(_Strict):
     personal_data_categories: list[str]
     pseudonymised_fields: list[str]
@@ -215,6 +246,7 @@ class ModelSpec(_Strict):
     trainer: TrainerSpec
     evaluation: EvaluationSpec
     serving: ServingSpec = ServingSpec()
+    monitoring: MonitoringSpec = MonitoringSpec()
     privacy: PrivacySpec
 
     @model_validator(mode="after")
@@ -274,6 +306,19 @@ class ModelSpec(_Strict):
                 raise ValueError(
                     f"model '{self.name}': the label '{label.name}' needs at least two categories"
                 )
+        unknown = sorted(set(self.monitoring.features) - {c.name for c in self.inputs})
+        if unknown:
+            raise ValueError(
+                f"model '{self.name}': monitoring.features {unknown} are not model inputs; "
+                f"choose among {self.input_names}"
+            )
+        if self.monitoring.min_window > self.monitoring.window_size:
+            raise ValueError(f"model '{self.name}': monitoring.min_window exceeds monitoring.window_size")
+        if self.text is not None and self.monitoring.detector == "tabular":
+            raise ValueError(
+                f"model '{self.name}': a text model's drift detector is 'mmd' or 'ks' over embeddings, "
+                "not 'tabular'"
+            )
         return self
 
     @property

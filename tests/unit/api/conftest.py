@@ -105,3 +105,23 @@ def sqlite_world(tmp_path: Path, sqlite_url: str) -> Iterator[World]:
     """On SQLite only, for what does not depend on the database (request validation, the OpenAPI)."""
     with _world(tmp_path, sqlite_url) as w:
         yield w
+
+
+@dataclass
+class _RecordingLauncher:
+    """Stands in for the retraining backends: route tests must not start a training pipeline."""
+
+    launched: list[dict[str, Any]] = field(default_factory=list)
+
+    def launch(self, model: str, *, trigger: str, run_name: str, parameters: dict[str, object]) -> Any:
+        from cxops.monitoring.launchers import LaunchedRun
+
+        self.launched.append({"model": model, "trigger": trigger, "run_name": run_name, **parameters})
+        return LaunchedRun(backend="local", external_id=str(len(self.launched)), run_name=run_name)
+
+
+@pytest.fixture(autouse=True)
+def retrain_launcher(monkeypatch: pytest.MonkeyPatch) -> _RecordingLauncher:
+    recording = _RecordingLauncher()
+    monkeypatch.setattr("cxops.monitoring.launchers.launcher", lambda *args, **kwargs: recording)
+    return recording

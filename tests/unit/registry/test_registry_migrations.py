@@ -25,7 +25,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "0002_governance.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "0003_canaries.py").is_file()
-    assert head_revision() == "0003"
+    assert head_revision() == "0004"
 
 
 def test_migrate_creates_the_schema(database_url: str) -> None:

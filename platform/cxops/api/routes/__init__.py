@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cxops.api.routes import audit, auth, canary, models, records, system
+from cxops.api.routes import audit, auth, canary, models, monitoring, outcomes, records, system
 
 __all__ = ["ROUTERS"]
 
@@ -17,4 +17,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     records.router,
     canary.router,
+    monitoring.router,
+    outcomes.router,
 )
