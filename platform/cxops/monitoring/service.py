@@ -261,11 +261,14 @@ class MonitoringService:
                 ),
                 # A run that never started (its backend was down) does not hold the next one back.
                 last_automatic_retrain=session.scalar(
-                    sa.select(sa.func.max(RetrainRun.started_at)).where(
+                    sa.select(RetrainRun.started_at)
+                    .where(
                         RetrainRun.model == model,
                         RetrainRun.trigger.like("alert:%"),
                         RetrainRun.external_id != "",
                     )
+                    .order_by(RetrainRun.started_at.desc())
+                    .limit(1)
                 ),
                 now=now,
             )

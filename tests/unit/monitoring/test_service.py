@@ -28,6 +28,7 @@ from cxops.monitoring.errors import (
 from cxops.monitoring.outcomes import OutcomeIn, OutcomeService
 from cxops.monitoring.service import MonitoringService
 from cxops.registry import Stage
+from cxops.registry._schema import RetrainRun
 
 
 @pytest.fixture
@@ -170,11 +171,7 @@ def test_one_retraining_at_a_time_then_the_cool_down(
 
     # Once the cool-down is over, drift retrains again, with a fresh seed.
     with gov.registry.engine.begin() as connection:
-        connection.execute(
-            sa.update(sa.table("retrain_runs", sa.column("started_at"))).values(
-                started_at=datetime.now(UTC) - timedelta(hours=25)
-            )
-        )
+        connection.execute(sa.update(RetrainRun).values(started_at=datetime.now(UTC) - timedelta(hours=25)))
     fourth = service.receive_drift_result(service.monitor(), drift_result())
     assert fourth is not None and fourth.action == "retrain"
     seeds = [call["parameters"]["seed"] for call in recording_launcher.calls]
