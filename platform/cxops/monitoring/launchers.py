@@ -391,10 +391,8 @@ class ArgoLauncher:
         self, model: str, *, trigger: str, run_name: str, parameters: dict[str, object]
     ) -> LaunchedRun:
         import requests
-        from hera.exceptions import HeraException
-        from hera.workflows import WorkflowsService
-        from hera.workflows.models import WorkflowCreateRequest
 
+        from cxops.monitoring._hera import HeraException, WorkflowCreateRequest, WorkflowsService
         from cxops.monitoring.workflows import retrain_workflow
 
         parameters = _check_request(model, run_name, parameters)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cxops.canary.events import log_root
 from cxops.monitoring.client import DriftMonitorClient
 from cxops.monitoring.errors import MonitoringError
 from cxops.monitoring.feed import LogFeed
@@ -56,7 +57,7 @@ class MonitorLoop:
         self.models = models if models is not None else watched_models(service)
         self.announce = announce
         state = monitoring_dir(service.gov.settings)
-        self.feed = LogFeed(state.parent / "logs", state / "feed-offsets.json")
+        self.feed = LogFeed(log_root(service.gov.settings), state / "feed-offsets.json")
         self._cursor_file = state / "results-cursor.json"
         self._cursor = (
             int(json.loads(self._cursor_file.read_text())["after"]) if self._cursor_file.is_file() else 0

@@ -162,6 +162,7 @@ class MonitoringService:
 
     def receive_drift_result(self, actor: Actor, result: dict[str, Any]) -> AlertRecord | None:
         """Record a drift monitor's result when it is an alert (`drift` or `data_quality`); None otherwise."""
+        self.gov.authorize(actor, "monitoring.alert")
         verdict = result.get("verdict")
         if verdict not in ("drift", "no_drift", "data_quality"):
             raise MonitoringInvalidError(
@@ -172,7 +173,6 @@ class MonitoringService:
                 raise MonitoringInvalidError(
                     f"drift result lacks '{key}'; send the monitor's result as it is"
                 )
-        self.gov.authorize(actor, "monitoring.alert")
         if verdict == "no_drift":
             return None
         drifted = len(result.get("drifted_features") or [])

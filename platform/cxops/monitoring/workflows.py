@@ -21,21 +21,22 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from hera.workflows import (
+from cxops import __version__
+from cxops.config import Settings
+from cxops.errors import InvalidInputError
+from cxops.monitoring._hera import (
+    Backoff,
     ConfigMapEnvFrom,
     Container,
     CronWorkflow,
+    Metadata,
     Parameter,
     Resources,
     RetryStrategy,
     SecretEnvFrom,
+    TTLStrategy,
     Workflow,
 )
-from hera.workflows.models import Backoff, Metadata, TTLStrategy
-
-from cxops import __version__
-from cxops.config import Settings
-from cxops.errors import InvalidInputError
 
 __all__ = [
     "MONITORING_CRON_FILE",

@@ -17,13 +17,11 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from hera.workflows import CronWorkflow, Workflow
-from hera.workflows.models import CronWorkflow as CronWorkflowModel
-from hera.workflows.models import Workflow as WorkflowModel
 
 from cxops import __version__
 from cxops.config import Settings
 from cxops.errors import InvalidInputError
+from cxops.monitoring._hera import CronWorkflow, CronWorkflowModel, Workflow, WorkflowModel
 from cxops.monitoring.workflows import (
     MONITORING_CRON_FILE,
     RETRAIN_WORKFLOW_FILE,
