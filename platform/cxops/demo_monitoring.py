@@ -54,14 +54,9 @@ def broken_upstream(rows: list[dict[str, Any]], seed: int = 12) -> list[dict[str
     return broken
 
 
-def _plain(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
-
-
 def model_rows(settings: Settings, model: str, raw: pd.DataFrame) -> list[dict[str, Any]]:
     """The model's inputs of raw subscriber rows, as an application would send them."""
+    from cxops.demo import _plain
     from cxops.specs import load_model_code, load_spec
 
     features = load_model_code(model, settings).derive_features(raw)

@@ -61,25 +61,11 @@ def serve(
     """
     import os
 
-    from cxops.monitoring.local import drift_python, monitoring_dir, service_environment
+    from cxops.monitoring.local import drift_service_command, service_environment
 
-    settings = get_settings()
-    command = [
-        str(drift_python(settings)),
-        "-m",
-        "cxops_drift",
-        "serve",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--state",
-        str(monitoring_dir(settings) / "drift"),
-    ]
-    if alert_url:
-        command += ["--alert-url", alert_url]
-    if alert_token:
-        command += ["--alert-token", alert_token]
+    command = drift_service_command(
+        get_settings(), host=host, port=port, alert_url=alert_url, alert_token=alert_token
+    )
     os.execve(command[0], command, service_environment())
 
 

@@ -21,6 +21,7 @@ from cxops.monitoring.errors import MonitorUnavailableError
 __all__ = [
     "DriftServiceProcess",
     "drift_python",
+    "drift_service_command",
     "monitoring_dir",
     "service_environment",
     "start_drift_service",
@@ -55,6 +56,19 @@ def service_environment() -> dict[str, str]:
     return env
 
 
+def drift_service_command(
+    settings: Settings, *, host: str, port: int, alert_url: str = "", alert_token: str = ""
+) -> list[str]:
+    """`python -m cxops_drift serve` from the monitor environment, its state in `<home>/monitoring/drift`."""
+    command = [str(drift_python(settings)), "-m", "cxops_drift", "serve", "--host", host, "--port", str(port)]
+    command += ["--state", str(monitoring_dir(settings) / "drift")]
+    if alert_url:
+        command += ["--alert-url", alert_url]
+    if alert_token:
+        command += ["--alert-token", alert_token]
+    return command
+
+
 @dataclass
 class DriftServiceProcess:
     process: subprocess.Popen[bytes]
@@ -77,20 +91,8 @@ def start_drift_service(
     """Start the drift service on the host and port of `url` (default `settings.monitor_url`); wait for it."""
     url = url or settings.monitor_url
     parsed = urlparse(url)
-    state = monitoring_dir(settings) / "drift"
     log = monitoring_dir(settings) / "drift-service.log"
-    command = [
-        str(drift_python(settings)),
-        "-m",
-        "cxops_drift",
-        "serve",
-        "--host",
-        parsed.hostname or "127.0.0.1",
-        "--port",
-        str(parsed.port or 8091),
-        "--state",
-        str(state),
-    ]
+    command = drift_service_command(settings, host=parsed.hostname or "127.0.0.1", port=parsed.port or 8091)
     env = service_environment()
     with log.open("ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)

@@ -21,7 +21,7 @@ from cxops.monitoring.errors import MonitoringError
 from cxops.monitoring.feed import LogFeed
 from cxops.monitoring.local import monitoring_dir
 from cxops.monitoring.service import AlertRecord, MonitoringService
-from cxops.specs import load_spec
+from cxops.specs import list_specs, load_spec
 from cxops.telemetry import record_drift
 
 __all__ = ["MonitorLoop", "TickSummary", "watched_models"]
@@ -30,8 +30,7 @@ __all__ = ["MonitorLoop", "TickSummary", "watched_models"]
 def watched_models(service: MonitoringService) -> list[str]:
     """Models with a drift detector in their spec and a version registered."""
     settings = service.gov.settings
-    names = sorted(p.name for p in settings.models_dir.iterdir() if (p / "spec.yaml").is_file())
-    return [m for m in names if load_spec(m, settings).monitoring.detector != "none"]
+    return [m for m in list_specs(settings) if load_spec(m, settings).monitoring.detector != "none"]
 
 
 @dataclass
@@ -111,9 +110,7 @@ class MonitorLoop:
         for model in self.models:
             self.client.evaluate(model)
         self._collect(self.client.results(after=self._cursor), summary)
-        settings = self.service.gov.settings
-        every = sorted(p.name for p in settings.models_dir.iterdir() if (p / "spec.yaml").is_file())
-        for model in every:
+        for model in list_specs(self.service.gov.settings):
             alert = self.service.check_performance(self._actor, model)
             if alert is not None:
                 summary.alerts.append(alert)

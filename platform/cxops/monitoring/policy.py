@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from cxops.config import Settings
 from cxops.monitoring.errors import MonitoringInvalidError
+from cxops.specs import list_specs
 
 __all__ = [
     "DataSource",
@@ -117,7 +118,7 @@ def load_monitoring_policy(settings: Settings, path: Path | None = None) -> Moni
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False)
         )
         raise MonitoringInvalidError(f"monitoring policy {path} is invalid: {problems}") from error
-    known = sorted(p.name for p in settings.models_dir.iterdir() if (p / "spec.yaml").is_file())
+    known = list_specs(settings)
     unknown = sorted(set(raw.models) - set(known))
     if unknown:
         raise MonitoringInvalidError(
