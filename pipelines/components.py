@@ -10,8 +10,11 @@ locally in `kfp.local` subprocesses of the same environment.
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
 
-# The platform image (built from the repository) that every step runs in on a cluster.
-PLATFORM_IMAGE = "cxops/platform:0.1.0"
+from cxops.config import Settings
+
+# The platform image (built from the repository) that every step runs in on a cluster:
+# `<CXOPS_IMAGE_REGISTRY>/cxops-platform:<version>`, the image the Argo workflows and the Helm chart use.
+PLATFORM_IMAGE = Settings().platform_image
 
 
 def _component(func):
@@ -70,13 +73,27 @@ def train_op(
     test_set: Output[Dataset],
     train_set: Output[Dataset],
 ) -> None:
-    """Training set (Feast point in time, or masked messages) and training on Ray (GPU workers if any)."""
+    """Training set (Feast point in time, or masked messages) and training on Ray (GPU workers if any):
+    this step's Ray, or a KubeRay RayJob of its own when CXOPS_TRAINING_BACKEND=rayjob."""
     from cxops.config import Settings
     from cxops.lifecycle import steps
 
-    summary = steps.train(
-        model, entities.path, trained.path, test_set.path, Settings(), train_path=train_set.path
-    )
+    settings = Settings()
+    if settings.training_backend == "rayjob":
+        from cxops.training.rayjob import train_on_rayjob
+
+        summary = train_on_rayjob(
+            model,
+            settings,
+            entities_path=entities.path,
+            model_dir=trained.path,
+            test_path=test_set.path,
+            train_path=train_set.path,
+        )
+    else:
+        summary = steps.train(
+            model, entities.path, trained.path, test_set.path, settings, train_path=train_set.path
+        )
     trained.metadata.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
 
 

@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     ray_address: str | None = None
     """Ray cluster address; unset starts a local Ray on this machine."""
     ray_num_cpus: int | None = None
+    training_backend: Literal["ray", "rayjob"] = "ray"
+    """Where training runs: `ray` uses the Ray of `ray_address` (a long-running cluster) or one started on
+    this machine; `rayjob` submits each training run as a KubeRay RayJob in `rayjob_namespace`, whose
+    worker group asks for the spec's GPUs (the same training code runs on its head node)."""
+    rayjob_namespace: str = "cxops"
+    staging_uri: str | None = None
+    """Object-storage prefix (`s3://bucket/prefix`, `gs://...`) where a RayJob's inputs and outputs are staged
+    between the pipeline step that submits it and the Ray cluster that runs it; required for `rayjob`."""
+    s3_endpoint: str | None = None
+    """S3-compatible endpoint (MinIO, for Kubeflow Pipelines' default artifact store) where a RayJob
+    reads its inputs and writes the trained model; unset: AWS S3, or the URI's own scheme (gs://)."""
     canary_backend: Literal["local", "kubernetes"] = "local"
     """Where canary traffic is split: the local gateway (`cxops canary gateway`) reads the canary records;
     `kubernetes` also patches each model's KServe InferenceService in `kserve_namespace`."""
@@ -74,6 +85,20 @@ class Settings(BaseSettings):
     argo_server: str = "https://argo-server.argo:2746"
     """Argo Workflows server, for `retrain_backend=argo`."""
     argo_namespace: str = "cxops"
+
+    @property
+    def platform_image(self) -> str:
+        """The image every pipeline step, workflow and platform pod runs: built from this repository."""
+        from cxops import __version__
+
+        return f"{self.image_registry.rstrip('/')}/cxops-platform:{__version__}"
+
+    @property
+    def monitor_image(self) -> str:
+        """The drift monitor's image (its own environment, `requirements/monitor.lock`)."""
+        from cxops import __version__
+
+        return f"{self.image_registry.rstrip('/')}/cxops-drift-monitor:{__version__}"
 
     @cached_property
     def home_dir(self) -> Path:

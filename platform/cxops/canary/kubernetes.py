@@ -97,7 +97,9 @@ class DeploymentMode(StrEnum):
 
 
 _MODES = {"serverless": DeploymentMode.SERVERLESS, "standard": DeploymentMode.STANDARD}
-_MODES["rawdeployment"] = DeploymentMode.STANDARD  # the name before KServe 0.16, still accepted
+# The names before KServe 0.16 (RawDeployment) and since (Knative for Serverless), all still accepted.
+_MODES["rawdeployment"] = DeploymentMode.STANDARD
+_MODES["knative"] = DeploymentMode.SERVERLESS
 
 
 @dataclass(frozen=True)

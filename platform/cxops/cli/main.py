@@ -16,6 +16,7 @@ from cxops.cli import (
     audit,
     auth,
     canary,
+    deploy,
     dpia,
     gdpr,
     models,
@@ -50,6 +51,7 @@ app.add_typer(audit.app, name="audit")
 app.command("report")(report.report)
 app.add_typer(canary.app, name="canary")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(deploy.app, name="deploy")
 app.command("rollback")(canary.rollback)
 app.command("serve")(serving.serve)
 app.command("predict")(serving.predict)

@@ -49,9 +49,21 @@ def run(
 @app.command("compile")
 def compile_(
     out: Path = typer.Option(None, help="Output file. Default: pipelines/compiled/training_pipeline.yaml."),
+    models_dir: Path = typer.Option(
+        None,
+        "--models-dir",
+        help="Where each model's own pipeline goes. Default: pipelines/compiled/models/.",
+    ),
 ) -> None:
-    """Compile the training pipeline to KFP IR YAML, for Kubeflow Pipelines on a cluster."""
-    from cxops.lifecycle.pipeline import compile_pipeline
+    """Compile the training pipelines to KFP IR YAML, for Kubeflow Pipelines on a cluster.
 
-    path = compile_pipeline(get_settings(), out)
-    console.print(f"compiled {path}")
+    Writes the pipeline of every model (the model is a run parameter) and one pipeline per model whose train
+    step asks for the spec's CPUs, memory and GPUs (CXOPS_TRAINING_BACKEND=ray with no CXOPS_RAY_ADDRESS:
+    it trains in its own pod; with `rayjob` the RayJob's worker pods ask for them instead).
+    """
+    from cxops.lifecycle.pipeline import compile_model_pipelines, compile_pipeline
+
+    settings = get_settings()
+    console.print(f"compiled {compile_pipeline(settings, out)}")
+    for path in compile_model_pipelines(settings, models_dir):
+        console.print(f"compiled {path}")

@@ -12,20 +12,32 @@ from typing import Any
 
 from cxops.config import Settings
 from cxops.errors import CXOpsError
-from cxops.specs import load_spec
+from cxops.specs import list_specs, load_spec
 
-__all__ = ["COMPILED_PIPELINE", "compile_pipeline", "run_pipeline"]
+__all__ = [
+    "COMPILED_MODELS",
+    "COMPILED_PIPELINE",
+    "compile_model_pipelines",
+    "compile_pipeline",
+    "run_pipeline",
+]
 
 COMPILED_PIPELINE = Path("pipelines") / "compiled" / "training_pipeline.yaml"
+COMPILED_MODELS = Path("pipelines") / "compiled" / "models"
+"""One pipeline per model, its train step sized from the spec (`<model>.yaml`)."""
 
 
-def _training_pipeline(settings: Settings):
+def _pipelines_module(settings: Settings):
     root = str(settings.root.resolve())
     if root not in sys.path:
         sys.path.insert(0, root)
-    from pipelines.training import training_pipeline
+    import pipelines.training
 
-    return training_pipeline
+    return pipelines.training
+
+
+def _training_pipeline(settings: Settings):
+    return _pipelines_module(settings).training_pipeline
 
 
 @contextlib.contextmanager
@@ -84,3 +96,20 @@ def compile_pipeline(settings: Settings, out: Path | None = None) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(_training_pipeline(settings), str(out))
     return out
+
+
+def compile_model_pipelines(settings: Settings, out_dir: Path | None = None) -> list[Path]:
+    """Compile each model's cluster pipeline (`<out_dir>/<model>.yaml`; default the committed
+    `pipelines/compiled/models/`): the train step asks for the spec's CPUs, memory and GPUs when it trains
+    in its own pod (`training_backend=ray` without `ray_address`); with a RayJob the RayJob asks for them."""
+    from kfp import compiler
+
+    module = _pipelines_module(settings)
+    out_dir = out_dir or settings.root / COMPILED_MODELS
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in list_specs(settings):
+        path = out_dir / f"{name}.yaml"
+        compiler.Compiler().compile(module.model_pipeline(load_spec(name, settings), settings), str(path))
+        paths.append(path)
+    return paths

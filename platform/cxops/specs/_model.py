@@ -15,6 +15,7 @@ __all__ = [
     "Owner",
     "PrivacySpec",
     "RecommendationSpec",
+    "ResourcesSpec",
     "ScalingSpec",
     "ServingSpec",
     "TextSpec",
@@ -149,11 +150,18 @@ class RecommendationSpec(_Strict):
     """The model whose score decides who is at risk (retention offers first)."""
 
 
+# A Kubernetes resource quantity ("500m", "2", "1.5", "512Mi", "2Gi").
+_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+
+
 class ScalingSpec(_Strict):
     num_workers: int = Field(1, ge=0)
     use_gpu: bool = False
-    """Ask for GPU workers; honoured only when the Ray cluster has GPUs (CPU otherwise)."""
+    """Ask for GPU workers; honoured only when the Ray cluster has GPUs (CPU otherwise). On Kubernetes
+    (`CXOPS_TRAINING_BACKEND=rayjob`) each worker pod of the RayJob requests one GPU."""
     cpus_per_worker: float = Field(1, gt=0)
+    memory_per_worker: str = Field("4Gi", pattern=_QUANTITY)
+    """Memory of each Ray worker pod of a RayJob (a Kubernetes quantity)."""
 
 
 class TrainerSpec(_Strict):
@@ -182,10 +190,38 @@ class EvaluationSpec(_Strict):
     test_fraction: float = Field(0.2, gt=0, lt=0.5)
 
 
+class ResourcesSpec(_Strict):
+    """What one model-server pod requests and may use (Kubernetes quantities)."""
+
+    cpu: str = Field("500m", pattern=_QUANTITY)
+    memory: str = Field("1Gi", pattern=_QUANTITY)
+    cpu_limit: str = Field("2", pattern=_QUANTITY)
+    memory_limit: str = Field("2Gi", pattern=_QUANTITY)
+
+
 class ServingSpec(_Strict):
     max_batch_size: int = Field(1000, ge=1)
     output_score: str = "probability"
     output_label: str = "label"
+    resources: ResourcesSpec = ResourcesSpec()
+    gpus: int = Field(0, ge=0, le=8)
+    """NVIDIA GPUs per model-server pod on Kubernetes (`nvidia.com/gpu`)."""
+    min_replicas: int = Field(1, ge=0)
+    """0 lets KServe (Serverless) scale an idle model to zero; keep 1 or more where cold starts matter."""
+    max_replicas: int = Field(3, ge=1)
+    scale_target: int = Field(10, ge=1)
+    """Concurrent requests per replica at which KServe adds a replica."""
+    timeout_seconds: int = Field(60, ge=1, le=3600)
+    """How long a request may take before KServe answers 504."""
+
+    @model_validator(mode="after")
+    def _replicas_in_order(self) -> ServingSpec:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"serving.min_replicas ({self.min_replicas}) exceeds "
+                f"serving.max_replicas ({self.max_replicas})"
+            )
+        return self
 
 
 class DriftQualitySpec(_Strict):

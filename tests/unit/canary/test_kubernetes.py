@@ -34,7 +34,7 @@ from cxops.canary.errors import (
     CanaryNotFoundError,
     CanaryPermissionError,
 )
-from cxops.canary.kubernetes import DeploymentMode, KServeCanaryBackend, canary_name
+from cxops.canary.kubernetes import DeploymentMode, KServeCanaryBackend, canary_name, deployment_mode
 from cxops.serving.server import free_port
 from cxops.serving.thread_server import ThreadServer
 
@@ -452,6 +452,12 @@ def test_legacy_rawdeployment_annotation_is_standard(api: FakeKubeApi, backend: 
     backend.start("churn", IMAGE_8, 10)
 
     assert "canary" in only_patch(api)["spec"]
+
+
+def test_knative_is_the_serverless_mode_by_its_newer_name() -> None:
+    isvc = fixture("isvc_standard_stable")
+    isvc["status"]["deploymentMode"] = "Knative"
+    assert deployment_mode(isvc) is DeploymentMode.SERVERLESS
 
 
 @pytest.mark.parametrize("mode", ["ModelMesh", None])

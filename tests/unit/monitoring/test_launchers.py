@@ -276,8 +276,9 @@ def test_kfp_launch_submits_the_compiled_pipeline_with_the_trigger(kfp_server, s
         "rows": 800,
         "seed": 3,
     }
-    compiled = yaml.safe_load((settings.root / COMPILED_PIPELINE).read_text())
-    assert body["pipeline_spec"] == without_caching(compiled)
+    compiled, platform = yaml.safe_load_all((settings.root / COMPILED_PIPELINE).read_text())
+    # the steps' Kubernetes settings (the platform ConfigMap and Secret as env) go with the pipeline
+    assert body["pipeline_spec"] == {"pipeline_spec": without_caching(compiled), "platform_spec": platform}
     assert "trigger" in compiled["root"]["inputDefinitions"]["parameters"]
 
     # a second retraining joins the same experiment instead of creating another

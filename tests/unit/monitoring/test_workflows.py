@@ -1,15 +1,14 @@
-"""The Argo retrain Workflow and monitoring CronWorkflow, as rendered and as committed.
+"""The Argo retrain Workflow and the monitoring and retention CronWorkflows, as rendered and as committed.
 
-Checked four ways: byte for byte against the committed YAML in `pipelines/argo/`; by structure (kind,
+Checked five ways: byte for byte against the committed YAML in `pipelines/argo/`; by structure (kind,
 apiVersion, command, labels, schedules); the Kubernetes parts (the container, as Argo runs it, a core/v1
-Container; metadata and pod metadata, meta/v1 ObjectMeta) against the strict Kubernetes 1.37 JSON Schema
-of kubernetes-validate (bundled in golden/, see its $comment); and the whole documents round-tripped
+Container; metadata and pod metadata, meta/v1 ObjectMeta) against kubernetes-validate's strict Kubernetes
+1.37 JSON Schema; the whole documents against Argo's schema (`cxops.deploy.validate`); and round-tripped
 through Hera's Argo models, which drop what the Argo API does not declare.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,14 @@ import yaml
 
 from cxops import __version__
 from cxops.config import Settings
+from cxops.deploy.crds import kubernetes_definitions
+from cxops.deploy.validate import validate_manifest
 from cxops.errors import InvalidInputError
 from cxops.monitoring._hera import CronWorkflow, CronWorkflowModel, Workflow, WorkflowModel
 from cxops.monitoring.workflows import (
     MONITORING_CRON_FILE,
+    RETENTION_CRON_FILE,
+    RETENTION_USER,
     RETRAIN_WORKFLOW_FILE,
     label_value,
     monitoring_cron,
@@ -33,7 +36,7 @@ from cxops.monitoring.workflows import (
 )
 
 COMMITTED = Path(__file__).resolve().parents[3] / "pipelines" / "argo"
-K8S_SCHEMA = json.loads((Path(__file__).parent / "golden" / "kubernetes-1.37-strict.schema.json").read_text())
+K8S_SCHEMA = kubernetes_definitions()
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 REGENERATE = "run `.venv/bin/python -m cxops.monitoring.workflows` and commit pipelines/argo/"
 
@@ -54,7 +57,7 @@ def errors(validator: jsonschema.Draft202012Validator, document: dict[str, Any])
 def rendered(tmp_path_factory) -> dict[str, str]:
     out = tmp_path_factory.mktemp("argo")
     paths = render_workflows(reference_settings(), out)
-    assert [p.name for p in paths] == [RETRAIN_WORKFLOW_FILE, MONITORING_CRON_FILE]
+    assert [p.name for p in paths] == [RETRAIN_WORKFLOW_FILE, MONITORING_CRON_FILE, RETENTION_CRON_FILE]
     return {p.name: p.read_text() for p in paths}
 
 
@@ -147,7 +150,17 @@ def kubernetes_parts(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[di
     return containers, [doc["metadata"], spec["podMetadata"]]
 
 
-@pytest.mark.parametrize("name", [RETRAIN_WORKFLOW_FILE, MONITORING_CRON_FILE])
+ALL_FILES = [RETRAIN_WORKFLOW_FILE, MONITORING_CRON_FILE, RETENTION_CRON_FILE]
+
+
+@pytest.mark.parametrize("name", ALL_FILES)
+def test_documents_validate_against_argos_schema(documents, name):
+    assert validate_manifest(documents[name]) == []
+    misspelt = {**documents[name], "spec": {**documents[name]["spec"], "entrypont": "x"}}
+    assert "'entrypont' was unexpected" in validate_manifest(misspelt)[0]
+
+
+@pytest.mark.parametrize("name", ALL_FILES)
 def test_kubernetes_parts_validate_against_the_kubernetes_schema(documents, name):
     containers, metadata = kubernetes_parts(documents[name])
     for container in containers:
@@ -157,7 +170,7 @@ def test_kubernetes_parts_validate_against_the_kubernetes_schema(documents, name
         assert all(LABEL_VALUE.match(v) and len(v) <= 63 for v in meta.get("labels", {}).values())
 
 
-def test_the_bundled_schema_is_strict():
+def test_the_kubernetes_schema_is_strict():
     containers, _ = kubernetes_parts(retrain_workflow("churn", "manual", Settings()).to_dict())
     wrong = {**containers[0], "envFrom": [{"configMap": {"name": "cxops-platform"}}], "resources": {"cpu": 2}}
     assert len(errors(CONTAINER, wrong)) == 2
@@ -169,12 +182,26 @@ def test_the_bundled_schema_is_strict():
     [
         (RETRAIN_WORKFLOW_FILE, Workflow, WorkflowModel),
         (MONITORING_CRON_FILE, CronWorkflow, CronWorkflowModel),
+        (RETENTION_CRON_FILE, CronWorkflow, CronWorkflowModel),
     ],
 )
 def test_documents_round_trip_through_heras_argo_models(documents, rendered, name, hera, model):
     doc = documents[name]
     assert model.model_validate(doc).model_dump(by_alias=True, exclude_none=True, mode="json") == doc
     assert hera.from_yaml(rendered[name]).to_dict() == doc
+
+
+def test_retention_cron_purges_daily_as_the_purge_only_user(documents):
+    cron = documents[RETENTION_CRON_FILE]
+    assert cron["kind"] == "CronWorkflow" and cron["spec"]["schedules"] == ["30 2 * * *"]
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    container = cron["spec"]["workflowSpec"]["templates"][0]["container"]
+    assert container["args"] == ["gdpr", "purge"]
+    assert container["env"] == [{"name": "CXOPS_ACTOR", "value": RETENTION_USER}]
+    roles = yaml.safe_load((Settings().root / "policies" / "roles.yaml").read_text())
+    assert [roles["roles"][r]["permissions"] for r in roles["users"][RETENTION_USER]] == [["gdpr.purge"]]
+    check = documents[MONITORING_CRON_FILE]["spec"]["workflowSpec"]["templates"][0]["container"]
+    assert check["env"] == [{"name": "CXOPS_ACTOR", "value": "drift-monitor"}]
 
 
 def test_trigger_labels_are_label_safe_and_the_trigger_is_kept_whole(tmp_path):
