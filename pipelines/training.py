@@ -24,6 +24,8 @@ PIPELINE_NAME = "cxops-training"
 SETTINGS_SOURCE = "cxops-platform"
 SECRET_KEYS = ("CXOPS_DATABASE_URL", "CXOPS_REDIS_URL", "CXOPS_PSEUDONYM_KEY")
 """The Secret's keys (required: without them a step would write to a throw-away embedded store)."""
+OBJECT_STORE_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+"""Object-storage credentials in the Secret, optional: a cluster with workload identity has none."""
 CONFIG_KEYS = (
     "CXOPS_HOME",
     "CXOPS_ONLINE_STORE",
@@ -35,8 +37,10 @@ CONFIG_KEYS = (
     "CXOPS_RAY_ADDRESS",
     "CXOPS_STAGING_URI",
     "CXOPS_S3_ENDPOINT",
+    "CXOPS_RAY_STORAGE",
     "CXOPS_OTEL_EXPORTER",
     "CXOPS_OTEL_ENDPOINT",
+    "AWS_ENDPOINT_URL",
 )
 """The ConfigMap's keys a step reads (optional: an unset key keeps the built-in default)."""
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -44,6 +48,9 @@ GPU_RESOURCE = "nvidia.com/gpu"
 
 def _with_platform_settings(task: dsl.PipelineTask) -> dsl.PipelineTask:
     kubernetes.use_secret_as_env(task, SETTINGS_SOURCE, {key: key for key in SECRET_KEYS})
+    kubernetes.use_secret_as_env(
+        task, SETTINGS_SOURCE, {key: key for key in OBJECT_STORE_KEYS}, optional=True
+    )
     kubernetes.use_config_map_as_env(task, SETTINGS_SOURCE, {key: key for key in CONFIG_KEYS}, optional=True)
     return task
 

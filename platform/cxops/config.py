@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     this machine; `rayjob` submits each training run as a KubeRay RayJob in `rayjob_namespace`, whose
     worker group asks for the spec's GPUs (the same training code runs on its head node)."""
     rayjob_namespace: str = "cxops"
+    ray_storage: str | None = None
+    """Where Ray Train keeps checkpoints: a URI (`s3://`, `gs://`) or a path every Ray node shares. Unset: a
+    folder under the home, which only a Ray on this machine can reach; a RayJob run uses its staging
+    prefix (`<staging_uri>/rayjobs/<job>/ray`)."""
     staging_uri: str | None = None
     """Object-storage prefix (`s3://bucket/prefix`, `gs://...`) where a RayJob's inputs and outputs are staged
     between the pipeline step that submits it and the Ray cluster that runs it; required for `rayjob`."""

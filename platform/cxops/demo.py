@@ -171,6 +171,7 @@ def run_demo(
     from cxops.demo_canary import release_with_canary
     from cxops.demo_governance import ENGINEER, promote_with_approval
     from cxops.demo_monitoring import watch_for_drift
+    from cxops.deploy.render import render_kubernetes
     from cxops.lifecycle.pipeline import run_pipeline
     from cxops.registry import Registry
     from cxops.scoring import score_file
@@ -263,6 +264,12 @@ def run_demo(
 
     step(f"10/10 monitoring: drift on {MODEL}'s traffic is detected, audited and retrains it by policy")
     watch_for_drift(settings, MODEL, raw)
+    manifests = render_kubernetes(settings, settings.home_dir / "kubernetes")
+    served = ", ".join(f"{m.name} v{m.stable_version}" for m in manifests.state.models) or "none"
+    console.print(
+        f"  Kubernetes manifests of this state (served: {served}): {manifests.objects} objects, valid "
+        f"against the Kubernetes and CRD schemas, in {manifests.out}"
+    )
 
     elapsed = time.monotonic() - started
     cards = [
@@ -277,6 +284,7 @@ def run_demo(
         ("audit trail", "cxops audit log --model churn; cxops audit verify"),
         ("canary analysis", f"cxops canary report {MODEL}"),
         ("monitoring alerts", f"cxops monitor alerts {MODEL}; cxops monitor runs {MODEL}"),
+        ("Kubernetes", f"{manifests.out} (cxops deploy render --target kubernetes --out DIR)"),
         ("drift report", str(settings.home_dir / "monitoring" / "reports" / f"{MODEL}.html")),
         ("churn dataset", f"{dataset.version} ({dataset.rows} rows) {dataset.uri}"),
         ("churn validation", str(validation.report_uri)),

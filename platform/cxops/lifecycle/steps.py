@@ -217,16 +217,19 @@ def train(
     def progress(message: str) -> None:
         print(f"[train] {message}", flush=True)
 
+    storage = settings.ray_storage  # None: a local folder (Ray on this machine)
     if spec.text is not None:
-        result = train_text(spec, train_frame, settings, progress=progress)
+        result = train_text(spec, train_frame, settings, progress=progress, storage_path=storage)
     elif spec.recommendation is not None:
         from cxops.recommendation.policy import load_offer_policy
         from cxops.training import train_ranker
 
         policy = load_offer_policy(settings, settings.root / spec.recommendation.policy)
-        result = train_ranker(spec, train_frame, settings, offer_ids=policy.offer_ids, progress=progress)
+        result = train_ranker(
+            spec, train_frame, settings, offer_ids=policy.offer_ids, progress=progress, storage_path=storage
+        )
     else:
-        result = train_on_ray(spec, train_frame, settings, progress=progress)
+        result = train_on_ray(spec, train_frame, settings, progress=progress, storage_path=storage)
     result.save(Path(model_dir))
     write_drift_reference(spec, train_frame, Path(model_dir) / BUNDLE_DIR, seed=spec.trainer.seed)
     for path, part in ((test_path, test_frame), (train_path, train_frame)):

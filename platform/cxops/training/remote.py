@@ -84,7 +84,13 @@ def run(model: str, prefix: str, settings: Settings, *, progress: Any = print) -
     from cxops.lifecycle import steps
 
     staged = StagedRun(prefix)
-    on_cluster = settings.model_copy(update={"ray_address": RAY_ADDRESS})
+    # Checkpoints go where every pod of the RayJob can reach them: the run's staging prefix.
+    on_cluster = settings.model_copy(
+        update={
+            "ray_address": RAY_ADDRESS,
+            "ray_storage": settings.ray_storage or staging.join_uri(prefix, "ray"),
+        }
+    )
     with tempfile.TemporaryDirectory(prefix="cxops-rayjob-") as tmp:
         work = Path(tmp)
         entities = staging.download(staged.entities, work / "inputs" / "entities.parquet", settings)

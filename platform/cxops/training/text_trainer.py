@@ -249,7 +249,7 @@ def _fit_on_ray(
         f"training '{spec.name}' on Ray Train ({mode}): {scaling.num_workers} {device} worker(s), "
         f"{resources} each, {len(train_plain)} messages"
     )
-    storage = Path(storage_path) if storage_path else tmp_root / "ray"
+    storage = str(storage_path) if storage_path else str(tmp_root / "ray")  # a URI stays a string
     fit_started = time.perf_counter()
     trainer = TorchTrainer(
         train_loop_per_worker,
@@ -260,7 +260,7 @@ def _fit_on_ray(
             "validation": ray.data.from_pandas(valid_plain),
         },
         dataset_config=ray.train.DataConfig(datasets_to_split=["train"] if scaling.num_workers > 1 else []),
-        run_config=ray.train.RunConfig(name=f"{spec.name}-{uuid.uuid4().hex[:8]}", storage_path=str(storage)),
+        run_config=ray.train.RunConfig(name=f"{spec.name}-{uuid.uuid4().hex[:8]}", storage_path=storage),
     )
     try:
         result = trainer.fit()
