@@ -151,7 +151,7 @@ variable "extra_values_files" {
 }
 
 variable "monitor_token" {
-  description = "Bearer token of the drift monitor's user; null generates one."
+  description = "Bearer token of the `drift-monitor` user (issue it with `cxops auth issue --user drift-monitor` once the platform runs); null: a placeholder that authenticates nothing."
   type        = string
   default     = null
   sensitive   = true

@@ -148,7 +148,7 @@ variable "extra_settings" {
 }
 
 variable "monitor_token" {
-  description = "Bearer token of the drift monitor's user, stored as key `token` of the cxops-monitor Secret; null generates one."
+  description = "Bearer token of the `drift-monitor` user, stored as key `token` of the cxops-monitor Secret. The platform accepts only tokens it issued (`cxops auth issue --user drift-monitor`, which stores their digest): null writes a random placeholder that authenticates nothing, so issue a token after the first apply and apply again with it."
   type        = string
   default     = null
   sensitive   = true
