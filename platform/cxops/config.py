@@ -97,13 +97,6 @@ class Settings(BaseSettings):
 
         return f"{self.image_registry.rstrip('/')}/cxops-platform:{__version__}"
 
-    @property
-    def monitor_image(self) -> str:
-        """The drift monitor's image (its own environment, `requirements/monitor.lock`)."""
-        from cxops import __version__
-
-        return f"{self.image_registry.rstrip('/')}/cxops-drift-monitor:{__version__}"
-
     @cached_property
     def home_dir(self) -> Path:
         path = self.home.expanduser().resolve()
