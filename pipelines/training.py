@@ -9,6 +9,7 @@ same graph for one model, with its train step sized from the spec (CPU, memory, 
 from kfp import dsl, kubernetes
 
 from cxops.config import Settings
+from cxops.monitoring.workflows import SETTINGS_SOURCE
 from cxops.specs import ModelSpec
 from pipelines.components import (
     evaluate_op,
@@ -21,7 +22,6 @@ from pipelines.components import (
 )
 
 PIPELINE_NAME = "cxops-training"
-SETTINGS_SOURCE = "cxops-platform"
 SECRET_KEYS = ("CXOPS_DATABASE_URL", "CXOPS_REDIS_URL", "CXOPS_PSEUDONYM_KEY")
 """The Secret's keys (required: without them a step would write to a throw-away embedded store)."""
 OBJECT_STORE_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")

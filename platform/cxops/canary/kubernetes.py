@@ -592,18 +592,11 @@ class KServeCanaryBackend:
 
 
 def _default_client() -> client.ApiClient:
-    """An ApiClient of its own (the client's global default is left alone): kubeconfig, else in-cluster."""
-    from os.path import exists, expanduser
-
-    from kubernetes import config
+    from cxops.kubeclient import ConfigException, load_api_client
 
     try:
-        if exists(expanduser(config.KUBE_CONFIG_DEFAULT_LOCATION)):  # honours $KUBECONFIG
-            return config.new_client_from_config()
-        configuration = client.Configuration()
-        config.load_incluster_config(client_configuration=configuration)
-        return client.ApiClient(configuration)
-    except config.ConfigException as error:
+        return load_api_client()
+    except ConfigException as error:
         raise CanaryBackendError(
             f"no Kubernetes configuration ({error}); run with a kubeconfig, inside the cluster, or pass "
             "api_client",

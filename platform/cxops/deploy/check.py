@@ -14,11 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cxops.config import Settings
 from cxops.deploy.errors import DeployError, ManifestInvalidError
-from cxops.deploy.render import CHART_DIR, load_values, render_chart
+from cxops.deploy.render import CHART_DIR, load_values, render_chart, write_objects
 from cxops.deploy.validate import check_manifests
 
 __all__ = ["check_all", "lint_chart", "main"]
@@ -36,13 +34,6 @@ def lint_chart(chart_dir: Path, values: dict[str, Any], *, namespace: str = "cxo
     messages = [m for m in report.get("messages") or [] if int(m.get("severity", 4)) >= _WARNING]
     problems = [f"{m.get('path', '')}: {m.get('error')}" for m in messages]
     return problems + [str(e) for e in report.get("errors") or []]
-
-
-def _write(folder: Path, objects: list[dict[str, Any]]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for index, obj in enumerate(objects):
-        name = f"{index:03d}-{obj['kind'].lower()}-{obj['metadata'].get('name', 'unnamed')}.yaml"
-        (folder / name).write_text(yaml.safe_dump(obj, sort_keys=False))
 
 
 def check_all(settings: Settings, out: Path | None = None) -> list[str]:
@@ -68,7 +59,7 @@ def check_all(settings: Settings, out: Path | None = None) -> list[str]:
             found.append(f"{path.name}: {error.message}")
             objects, count = [], 0
         if out is not None and objects:
-            _write(out / path.stem, objects)
+            write_objects(out / path.stem, objects)
         state = "ok" if not found else f"{len(found)} problem(s)"
         print(
             f"  chart with {path.name:<28} {count:>3} objects valid  {state}  "

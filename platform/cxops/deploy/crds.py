@@ -27,11 +27,12 @@ from typing import Any
 
 from cxops.deploy.errors import DeployError
 
-__all__ = ["CUSTOM_KINDS", "KUBERNETES_VERSION", "custom_schema", "kubernetes_definitions"]
+__all__ = ["CUSTOM_KINDS", "DEFINITIONS_URI", "KUBERNETES_VERSION", "custom_schema", "kubernetes_definitions"]
 
 KUBERNETES_VERSION = "1.37.0"
 """The Kubernetes OpenAPI version manifests are validated against (kubernetes-validate's newest)."""
-_DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
+DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
+"""Where the custom schemas' `$ref`s to core Kubernetes types resolve (register the definitions there)."""
 _CORE_REF = "/api/_definitions.json#/$defs/"
 
 CUSTOM_KINDS: dict[tuple[str, str], str] = {

@@ -31,7 +31,15 @@ from cxops.deploy.errors import DeployError
 from cxops.deploy.validate import check_manifests
 from cxops.deploy.values import DeploymentState, deployment_state, serving_models
 
-__all__ = ["CHART_DIR", "RENDER_MARKER", "RenderResult", "load_values", "render_chart", "render_kubernetes"]
+__all__ = [
+    "CHART_DIR",
+    "RENDER_MARKER",
+    "RenderResult",
+    "load_values",
+    "render_chart",
+    "render_kubernetes",
+    "write_objects",
+]
 
 CHART_DIR = Path("helm") / "cxops"
 RENDER_MARKER = "state.json"
@@ -99,7 +107,8 @@ def _dump(obj: Any) -> str:
     return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
 
 
-def _write_objects(folder: Path, objects: Sequence[dict[str, Any]]) -> int:
+def write_objects(folder: Path, objects: Sequence[dict[str, Any]]) -> int:
+    """One `<kind>-<name>.yaml` per object in `folder`; the number written."""
     folder.mkdir(parents=True, exist_ok=True)
     for obj in objects:
         path = folder / _file_name(obj)
@@ -170,7 +179,7 @@ def render_kubernetes(
     ) as tmp:
         staged = Path(tmp)
         (staged / "values.yaml").write_text(_dump(values))
-        written = _write_objects(staged / "chart", chart) + _write_objects(staged / "argo", crons)
+        written = write_objects(staged / "chart", chart) + write_objects(staged / "argo", crons)
         (staged / "submit").mkdir()
         (staged / "submit" / "retrain-workflow.yaml").write_text(_dump(retrain))
         pipelines = staged / "pipelines"

@@ -7,12 +7,16 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from cxops.deploy.crds import CUSTOM_KINDS, KUBERNETES_VERSION, custom_schema, kubernetes_definitions
+from cxops.deploy.crds import (
+    CUSTOM_KINDS,
+    DEFINITIONS_URI,
+    KUBERNETES_VERSION,
+    custom_schema,
+    kubernetes_definitions,
+)
 from cxops.deploy.errors import ManifestInvalidError
 
 __all__ = ["check_manifests", "describe", "validate_manifest"]
-
-_DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
 
 
 def describe(obj: dict[str, Any]) -> str:
@@ -28,7 +32,7 @@ def _custom_validator(api_version: str, kind: str) -> Any:
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
-    registry = Registry().with_resource(_DEFINITIONS_URI, Resource.from_contents(kubernetes_definitions()))
+    registry = Registry().with_resource(DEFINITIONS_URI, Resource.from_contents(kubernetes_definitions()))
     return Draft202012Validator(custom_schema(api_version, kind), registry=registry)
 
 

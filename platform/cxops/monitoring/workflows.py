@@ -51,7 +51,6 @@ __all__ = [
     "SETTINGS_SOURCE",
     "label_value",
     "monitoring_cron",
-    "platform_image",
     "reference_settings",
     "render_workflows",
     "retention_cron",
@@ -81,11 +80,6 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _MAX_MODEL = 40  # `cxops-retrain-<model>-` + Argo's 5 random characters stays a short pod-name prefix
 _NOT_LABEL = re.compile(r"[^A-Za-z0-9_.-]+")
 _EDGE = re.compile(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$")
-
-
-def platform_image(settings: Settings) -> str:
-    """The platform image of this package version, in the configured registry."""
-    return settings.platform_image
 
 
 def reference_settings() -> Settings:
@@ -123,7 +117,7 @@ def _container(
     # Both sources are required, not optional: a pod without them would run on the embedded defaults and
     # record its results in a throw-away SQLite file instead of the platform's store.
     container: dict[str, object] = {
-        "image": platform_image(settings),
+        "image": settings.platform_image,
         "command": ["cxops"],
         "args": args,
         "env_from": [ConfigMapEnvFrom(name=SETTINGS_SOURCE), SecretEnvFrom(name=SETTINGS_SOURCE)],

@@ -344,18 +344,11 @@ def _status_message(error: ApiException) -> tuple[str, dict[str, Any]]:
 
 
 def _default_client() -> k8s.ApiClient:
-    """An ApiClient of its own (the client's global default is left alone): kubeconfig, else in-cluster."""
-    from os.path import exists, expanduser
-
-    from kubernetes import config
+    from cxops.kubeclient import ConfigException, load_api_client
 
     try:
-        if exists(expanduser(config.KUBE_CONFIG_DEFAULT_LOCATION)):  # honours $KUBECONFIG
-            return config.new_client_from_config()
-        configuration = k8s.Configuration()
-        config.load_incluster_config(client_configuration=configuration)
-        return k8s.ApiClient(configuration)
-    except config.ConfigException as error:
+        return load_api_client()
+    except ConfigException as error:
         raise CXOpsError(
             f"no Kubernetes configuration for submitting RayJobs ({error}); run with a kubeconfig, inside "
             "the cluster, or set CXOPS_TRAINING_BACKEND=ray",

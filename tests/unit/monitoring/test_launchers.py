@@ -38,7 +38,6 @@ from cxops.monitoring.launchers import (
     RetrainLaunchError,
     launcher,
 )
-from cxops.monitoring.workflows import platform_image
 
 # -- a recording stub server -------------------------------------------------------------------------
 
@@ -372,7 +371,7 @@ def test_argo_launch_submits_the_retrain_workflow(settings):
         {"name": "rows", "value": "800"},
     ]
     container = spec["templates"][0]["container"]
-    assert container["image"] == platform_image(settings)
+    assert container["image"] == settings.platform_image
     assert container["command"] + container["args"] == [
         "cxops",
         "pipeline",
