@@ -24,7 +24,7 @@ TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell sha256sum $(TOOLS_LOCK) | sha256
 IMAGE_REGISTRY ?= $(or $(CXOPS_IMAGE_REGISTRY),registry.local/cxops)
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' platform/cxops/__init__.py)
 
-.PHONY: help install monitor-env monitor-lock tools-env tools-lock k8s-check images image-lock lock demo test test-fast lint format pipeline-compile churn-cv text-cv recommendation-loo triage-latency canary-load drift-cost services clean
+.PHONY: help install monitor-env monitor-lock tools-env tools-lock k8s-check images image-lock lock demo test test-fast lint format pipeline-compile churn-cv text-cv recommendation-loo triage-latency canary-load drift-cost bench bench-tools services clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
@@ -125,6 +125,15 @@ drift-cost: $(MONITOR_STAMP) ## detection cost per window (rows/s) of each drift
 
 canary-load: $(STAMP) ## a canary moved 0→25→50→100→rolled back under steady load: failures, split, latency (after `make demo`; benchmarks/results/)
 	@$(BIN)/python benchmarks/canary_load.py
+
+bench-tools: ## install the load tool of `make bench` (wrk, from Debian) if it is missing
+	@command -v wrk >/dev/null || { \
+		echo "==> installing wrk (Debian package; first run only)"; \
+		if [ "$$(id -u)" != 0 ]; then echo "make bench needs wrk: run 'sudo apt-get install wrk'" >&2; exit 1; fi; \
+		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }
+
+bench: $(STAMP) $(MONITOR_STAMP) services bench-tools ## hot paths against their peers, side by side (~15 min; benchmarks/results/bench.md)
+	@$(BIN)/python benchmarks/bench.py $(if $(wildcard benchmarks/results/bench-before.json),--before benchmarks/results/bench-before.json)
 
 clean: ## remove local state (.cxops) and caches; keeps .venv
 	rm -rf .cxops .pytest_cache .ruff_cache local_outputs

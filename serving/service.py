@@ -9,11 +9,17 @@ from the model's spec, plus the KServe V1 and Open Inference Protocol V2 routes
 (`cxops.serving.kserve_protocol`), BentoML's `/healthz`, `/livez`, `/readyz` and `/metrics`. A
 recommendation model answers `POST /v1/recommendations` and its V2 route instead
 (`cxops.serving.recommendation_app`); it asks the churn server at `CXOPS_RECOMMENDATION_CHURN_URL`.
+
+A text model whose spec sets `serving.adaptive_batching` also answers `POST /classify`
+(`{"texts": ["..."]}` -> one prediction per message), with BentoML's adaptive batching: concurrent
+requests are merged into one sentence-encoder batch. Each request is validated on its own before it is
+merged, so a bad message is refused (4xx) without failing the requests batched with it.
 """
 
 import sys
 from http import HTTPStatus
 from pathlib import Path
+from typing import Annotated
 
 try:
     import cxops  # noqa: F401
@@ -22,6 +28,7 @@ except ImportError:  # in a bento or its image the package ships as source besid
 
 import bentoml  # noqa: E402
 from bentoml.exceptions import BentoMLException  # noqa: E402
+from pydantic import AfterValidator, Field  # noqa: E402
 
 from cxops.config import Settings  # noqa: E402
 from cxops.errors import CXOpsError  # noqa: E402
@@ -37,6 +44,8 @@ from cxops.telemetry import Telemetry, configure_telemetry  # noqa: E402
 TARGET = resolve_target()
 SPEC = read_served_spec(Path(bentoml.models.get(TARGET.model_tag).path))
 RANKING = SPEC.recommendation is not None
+BATCHING = SPEC.serving.adaptive_batching if SPEC.text is not None else None
+"""Adaptive batching of `/classify` (text models only); None: the route is absent."""
 FeatureRow = feature_row_model(SPEC)
 
 _slot = PredictorSlot()
@@ -53,6 +62,34 @@ def _http_error(exc: CXOpsError) -> BentoMLException:
 
 def _out(predictions: list[Prediction]) -> list[PredictionOut]:
     return [PredictionOut(**p.to_dict()) for p in predictions]
+
+
+def _message_rows(texts: list[str]) -> list[dict[str, str]]:
+    assert SPEC.text is not None
+    return [{SPEC.text.column: text} for text in texts]
+
+
+def _checked_messages(texts: list[str]) -> list[str]:
+    """One `/classify` request, validated as the other routes validate it, before BentoML merges it.
+
+    An error raised in the merged call would fail every request of the batch, so each request is checked
+    while it is parsed. Pydantic lets a non-`ValueError` through, and BentoML answers its own exception
+    with its status (422 blank or oversize message, 413 too many messages), as `/predict` does.
+    """
+    try:
+        predictor = _slot.require()
+        predictor.check_batch(len(texts), "messages")
+        predictor.validate(_message_rows(texts))
+    except CXOpsError as exc:
+        raise _http_error(exc) from exc
+    return texts
+
+
+Messages = Annotated[
+    list[str],
+    Field(description="Customer messages; the answer holds one prediction per message, in order"),
+    AfterValidator(_checked_messages),
+]
 
 
 def _service(cls: type) -> type:
@@ -122,3 +159,20 @@ else:
                 return _out(self.predictor.predict_customers(customer_ids))
             except CXOpsError as exc:
                 raise _http_error(exc) from exc
+
+        if BATCHING is not None:  # a text model with `serving.adaptive_batching` in its spec
+
+            @bentoml.api(
+                route="/classify",
+                batchable=True,
+                batch_dim=0,
+                max_batch_size=BATCHING.max_batch_size,
+                max_latency_ms=BATCHING.max_latency_ms,
+            )
+            def classify(self, texts: Messages) -> list[PredictionOut]:
+                """Label messages, one prediction each; concurrent requests share one encoder batch."""
+                # `texts` holds the merged requests, each already validated (`_checked_messages`).
+                try:
+                    return _out(self.predictor.predict_rows(_message_rows(texts)))
+                except CXOpsError as exc:
+                    raise _http_error(exc) from exc

@@ -22,6 +22,7 @@ from cxops.config import Settings
 from cxops.data.generators import telco_subscribers
 from cxops.data.loaders import coerce
 from cxops.features import FeatureStoreClient
+from cxops.features._types import kind_of_column, typed
 from cxops.privacy import pseudonymise_frame
 from cxops.specs import load_model_code, load_spec
 
@@ -207,6 +208,26 @@ def test_online_features_in_request_order_with_python_types_and_unknowns(pipelin
     nulls = features[features["support_contacts_90d"].isna()].iloc[0]["customer_pid"]
     assert online_client.online_features(spec, [nulls])[0]["support_contacts_90d"].isna().all()
     assert online_client.online_features(spec, [])[0].empty
+
+
+def test_online_reads_equal_feasts_own_get_online_features(pipeline, online_client) -> None:
+    """Serving reads the resolved views with the online store's `online_read`; the frame is exactly the
+    one Feast's general `get_online_features` gives, typed (missing rows, nullable integers, repeats)."""
+    _, spec, _, features, *_ = pipeline
+    nulls = list(features.loc[features["support_contacts_90d"].isna(), "customer_pid"].iloc[:3])
+    pids = [*features["customer_pid"].iloc[:20], *nulls, "cx_0000000000000000000000000000beef", nulls[0]]
+    assert online_client._read_plan(spec) is not None
+
+    frame, unknown = online_client.online_features(spec, pids)
+
+    join_key, names = spec.features.join_key, spec.features.names
+    general = online_client.store.get_online_features(
+        features=online_client._service(spec), entity_rows=[{join_key: p} for p in pids]
+    ).to_dict()
+    kinds = {c.name: kind_of_column(c) for c in spec.features.inputs}
+    expected = typed(pd.DataFrame({join_key: pids, **{n: general[n] for n in names}}), kinds)
+    pd.testing.assert_frame_equal(frame, expected)
+    assert unknown == ["cx_0000000000000000000000000000beef"]
 
 
 def test_one_client_serves_concurrent_requests(pipeline, online_client) -> None:

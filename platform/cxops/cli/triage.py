@@ -43,6 +43,13 @@ def serve(
         "decisions never consider churn risk.",
         show_default=False,
     ),
+    text_route: str = typer.Option(
+        None,
+        help="How the intent and sentiment models are asked: v2 (/v2/models/{name}/infer) or batched "
+        "(/classify, where the model server merges concurrent requests into one batch) (default: "
+        "$CXOPS_TRIAGE_TEXT_ROUTE or v2).",
+        show_default=False,
+    ),
     timeout: float = typer.Option(
         None,
         help="Seconds each model call may take (default: $CXOPS_TRIAGE_TIMEOUT_S or 2).",
@@ -71,6 +78,7 @@ def serve(
         intent_url=intent_url,
         sentiment_url=sentiment_url,
         churn_url=churn_url,
+        text_route=text_route,
         timeout_s=timeout,
         policy_path=policy,
     )
@@ -79,8 +87,8 @@ def serve(
     policy_version = triage_app.state.policy.version
     step(f"triage on http://{host}:{port}/v1/triage (policy {policy_version}; docs at /docs)")
     console.print(
-        f"models: intent {settings.intent_url}, sentiment {settings.sentiment_url}, "
-        f"churn {settings.churn_url or 'not configured'}"
+        f"models: intent {settings.intent_url}, sentiment {settings.sentiment_url} ({settings.text_route} "
+        f"route), churn {settings.churn_url or 'not configured'}"
     )
     uvicorn.run(triage_app, host=host, port=port, log_level="info")
 

@@ -41,6 +41,23 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
     tmp.replace(path)  # never leave a half-written output behind
 
 
+def _parse_numbers(values: pd.Series) -> pd.Series:
+    """Numbers as float; blank or unparseable text -> NaN. Most cells parse as they are; only the rest
+    (padded or blank text) pays for string handling, which dominates on large files."""
+    if values.dtype != object:
+        return pd.to_numeric(values, errors="coerce").astype(float)
+    if pd.api.types.infer_dtype(values, skipna=True) != "string":  # mixed objects: text of each value
+        return pd.to_numeric(values.astype(str).str.strip().replace("", np.nan), errors="coerce").astype(
+            float
+        )
+    parsed = pd.to_numeric(values, errors="coerce").astype(float)
+    retry = parsed.isna() & values.notna()
+    if retry.any():
+        text = values[retry].astype(str).str.strip()
+        parsed[retry] = pd.to_numeric(text.replace("", np.nan), errors="coerce").astype(float)
+    return parsed
+
+
 def coerce(
     raw: pd.DataFrame, spec: ModelSpec, *, require_label: bool = True, observed_at: datetime | None = None
 ) -> pd.DataFrame:
@@ -84,8 +101,7 @@ def coerce(
             continue
         values = frame[col.name]
         if col.type in ("integer", "number"):
-            text = values.astype(str).str.strip() if values.dtype == object else values
-            frame[col.name] = pd.to_numeric(text.replace("", np.nan), errors="coerce").astype(float)
+            frame[col.name] = _parse_numbers(values)
         elif col.type == "timestamp":
             frame[col.name] = pd.to_datetime(values, utc=True, errors="coerce")
         else:

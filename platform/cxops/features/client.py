@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from cxops.config import Settings
@@ -57,6 +58,7 @@ class FeatureStoreClient:
         self.store: FeatureStore = FeatureStore(repo_path=str(settings.feast_dir), config=self.config)
         self._models: dict[str, ModelFeatures] = {}
         self._services: dict[str, FeatureService] = {}
+        self._plans: dict[str, list[tuple[FeatureView, list[str]]] | None] = {}
 
     @property
     def project(self) -> str:
@@ -87,6 +89,7 @@ class FeatureStoreClient:
         if self.config.registry.registry_type == "sql":
             self.store.refresh_registry()  # the SQL registry serves a stale cache until refreshed
         self._services.pop(spec.name, None)
+        self._plans.pop(spec.name, None)
         log.info(
             "feast project '%s': applied %s for model '%s'",
             self.project,
@@ -221,14 +224,70 @@ class FeatureStoreClient:
         pids = [str(p) for p in customer_pids]
         if not pids:
             return typed(pd.DataFrame({join_key: [], **{n: [] for n in names}}), kinds), []
-        service = self._service(spec)
-        values = self.store.get_online_features(
-            features=service, entity_rows=[{join_key: p} for p in pids]
-        ).to_dict()
-        frame = typed(pd.DataFrame({join_key: pids, **{n: values[n] for n in names}}), kinds)
+        plan = self._read_plan(spec)
+        if plan is None:
+            values = self.store.get_online_features(
+                features=self._service(spec), entity_rows=[{join_key: p} for p in pids]
+            ).to_dict()
+            frame = typed(pd.DataFrame({join_key: pids, **{n: values[n] for n in names}}), kinds)
+        else:
+            values = self._online_read(plan, join_key, pids)
+            frame = pd.DataFrame({join_key: pids, **{n: _column(values[n], kinds[n]) for n in names}})
         unknown_rows = frame[names].isna().all(axis=1)
         unknown = list(dict.fromkeys(frame.loc[unknown_rows, join_key]))
         return frame, unknown
+
+    def _read_plan(self, spec: ModelSpec) -> list[tuple[FeatureView, list[str]]] | None:
+        """The applied views of the spec's feature service and the features read from each, resolved once.
+
+        `FeatureStore.get_online_features` rebuilds every feature view from the registry's protos on each
+        call (milliseconds of validation per request); serving reads the same few views every time, so
+        they are resolved here once and read with the online store's own `online_read`. None when the
+        service needs Feast's general path (aliased or on-demand views, a view keyed by anything but the
+        customer's string key).
+        """
+        if spec.name in self._plans:
+            return self._plans[spec.name]
+        from feast.errors import FeatureViewNotFoundException
+        from feast.types import String
+
+        join_key = spec.features.join_key
+        plan: list[tuple[FeatureView, list[str]]] | None = []
+        for projection in self._service(spec).feature_view_projections:
+            try:
+                view = self.store.get_feature_view(projection.name)
+            except FeatureViewNotFoundException:  # an on-demand view: not an online table
+                plan = None
+                break
+            keys = [(c.name, c.dtype) for c in view.entity_columns]
+            if projection.name_alias or projection.join_key_map or keys != [(join_key, String)]:
+                plan = None
+                break
+            plan.append((view, [f.name for f in projection.features]))
+        self._plans[spec.name] = plan
+        return plan
+
+    def _online_read(
+        self, plan: list[tuple[FeatureView, list[str]]], join_key: str, pids: list[str]
+    ) -> dict[str, list]:
+        """Each feature's Python values (None when absent) for `pids`, read view by view."""
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+        from feast.type_map import feast_value_type_to_python_type
+
+        keys = [EntityKey(join_keys=[join_key], entity_values=[Value(string_val=p)]) for p in pids]
+        provider = self.store._get_provider()  # the provider get_online_features itself reads through
+        values: dict[str, list] = {}
+        for view, names in plan:
+            rows = provider.online_read(
+                config=self.store.config, table=view, entity_keys=keys, requested_features=names
+            )
+            for name in names:
+                values[name] = [
+                    feast_value_type_to_python_type(data[name]) if data and name in data else None
+                    for _, data in rows
+                ]
+        return values
 
     def online_pairs(self, spec: ModelSpec, customer_pid: str, item_ids: list[str]) -> pd.DataFrame:
         """A ranking model's inputs for one customer against each item, in `item_ids` order.
@@ -314,6 +373,15 @@ class FeatureStoreClient:
 
     def __repr__(self) -> str:
         return f"FeatureStoreClient(project={self.project!r}, online_store={self.settings.online_store!r})"
+
+
+def _column(values: list, kind: Kind) -> pd.Series | pd.api.extensions.ExtensionArray:
+    """Feast's online Python values (str / int / float, None when absent) in the dtype `typed` gives."""
+    if kind == "string":
+        return pd.Series([None if v is None else str(v) for v in values], dtype=object)
+    if kind == "integer":
+        return pd.array([None if v is None else int(v) for v in values], dtype="Int64")
+    return pd.Series([np.nan if v is None else float(v) for v in values], dtype="float64")
 
 
 def _ttl_window(views: list[FeatureView], end: datetime) -> tuple[datetime, datetime]:

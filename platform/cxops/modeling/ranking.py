@@ -17,7 +17,7 @@ import pandas as pd
 import xgboost as xgb
 
 from cxops.errors import NotFoundError
-from cxops.modeling.tabular import encode_inputs
+from cxops.modeling.tabular import model_matrix
 from cxops.specs import Column, ModelSpec
 
 __all__ = ["OfferRanker", "is_ranker_artifact"]
@@ -69,8 +69,7 @@ class OfferRanker:
         """Ranking score of each (customer, offer) row of `pairs` (which holds the model inputs)."""
         if len(pairs) == 0:
             return np.zeros(0)
-        matrix = xgb.DMatrix(encode_inputs(pairs, self.inputs), enable_categorical=True)
-        return self.booster.predict(matrix)
+        return self.booster.inplace_predict(model_matrix(pairs, self.inputs))
 
     def save(self, directory: Path) -> Path:
         directory = Path(directory)

@@ -9,6 +9,7 @@ written to a temporary file and renamed, so a failed run never leaves a half-wri
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,8 @@ def score_file(
     classifier = load_classifier(Path(record.artifacts["model"]))
     if isinstance(classifier, TextClassifier):
         return _score_messages(spec, classifier, record.version, Path(input_path), output_path, progress)
+    # Served models score one request per thread; a batch has the machine to itself.
+    classifier.booster.set_param({"nthread": os.cpu_count() or 1})
     derive = load_model_code(model, settings).derive_features
     key = spec.data.entity_key
     score_col, label_col = f"{model}_{spec.serving.output_score}", f"{model}_{spec.serving.output_label}"
@@ -88,8 +91,9 @@ def score_file(
     for chunk in _chunks(Path(input_path)):
         typed = coerce(chunk, spec, require_label=False)
         numeric = [c.name for c in spec.data.columns if c.type in ("integer", "number") and c.name in chunk]
+        # Only cells that came out missing need a look at their text (blank, or not a number).
         unparseable += int(
-            sum((typed[c].isna() & chunk[c].astype(str).str.strip().ne("")).sum() for c in numeric)
+            sum(chunk.loc[typed[c].isna(), c].astype(str).str.strip().ne("").sum() for c in numeric)
         )
         proba = classifier.predict_proba(derive(typed))
         labels = classifier.labels(proba)

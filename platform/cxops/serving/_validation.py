@@ -16,7 +16,7 @@ import pandas as pd
 from cxops.errors import InvalidInputError
 from cxops.specs import Column
 
-__all__ = ["InputValidationError", "validate_rows"]
+__all__ = ["InputValidationError", "validate_columns", "validate_rows"]
 
 _MAX_REPORTED = 20
 
@@ -85,7 +85,14 @@ def _check_value(col: Column, value: Any) -> tuple[Any, str | None]:
 
 
 def validate_rows(rows: Sequence[Any], inputs: Sequence[Column], model_name: str) -> pd.DataFrame:
-    """A frame with one column per input (spec order), or `InputValidationError` listing every problem.
+    """A frame with one column per input (spec order), or `InputValidationError` listing every problem
+    (see `validate_columns`)."""
+    return pd.DataFrame(validate_columns(rows, inputs, model_name), columns=[c.name for c in inputs])
+
+
+def validate_columns(rows: Sequence[Any], inputs: Sequence[Column], model_name: str) -> dict[str, list[Any]]:
+    """Each input's values (spec order; numbers as float, missing as None), or `InputValidationError`
+    listing every problem.
 
     Every input must be present in every row (nullable inputs may be null); fields the model does not
     read are rejected, so a misspelt field is reported rather than ignored.
@@ -136,4 +143,4 @@ def validate_rows(rows: Sequence[Any], inputs: Sequence[Column], model_name: str
         raise InputValidationError(
             f"invalid input for model '{model_name}': {len(problems)} problem(s): {shown}{more}", problems
         )
-    return pd.DataFrame(columns, columns=[c.name for c in inputs])
+    return columns

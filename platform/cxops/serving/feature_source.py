@@ -7,6 +7,7 @@ memory, and the Feast client is only built (and imported, which is slow) when th
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
@@ -16,6 +17,8 @@ import pandas as pd
 from cxops.config import Settings
 from cxops.errors import CXOpsError
 from cxops.specs import ModelSpec
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "FeatureSourceUnavailableError",
@@ -87,6 +90,20 @@ class LazyFeatureSource:
         self, spec: ModelSpec, customer_pids: Sequence[str]
     ) -> tuple[pd.DataFrame, list[str]]:
         return self._get().online_features(spec, customer_pids)
+
+    def warm_up(self) -> threading.Thread:
+        """Build the source in a background thread, so the first lookup does not pay for it (importing and
+        connecting Feast takes seconds). A failure is left for that lookup to report."""
+
+        def build() -> None:
+            try:
+                self._get()
+            except CXOpsError as exc:
+                log.info("online features not ready at start-up: %s", exc)
+
+        thread = threading.Thread(target=build, name="feature-source-warm-up", daemon=True)
+        thread.start()
+        return thread
 
 
 def feast_feature_source(settings: Settings) -> LazyFeatureSource:

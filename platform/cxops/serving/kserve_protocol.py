@@ -233,6 +233,12 @@ def _v2_outputs(
     return [tensors[name] for name in names]
 
 
+async def _score_rows(predictor: ModelPredictor, rows: list[Any]) -> list[Prediction]:
+    if predictor.scores_inline(len(rows)):
+        return predictor.predict_rows(rows)
+    return await run_in_threadpool(predictor.predict_rows, rows)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """KServe-style JSON errors (`{"error": ...}`) with the status each CXOps error knows."""
 
@@ -302,7 +308,7 @@ def create_kserve_app(
         if ids is not None:
             predictions = await run_in_threadpool(predictor.predict_customers, ids)
         else:
-            predictions = await run_in_threadpool(predictor.predict_rows, instances)
+            predictions = await _score_rows(predictor, instances)
         return {"predictions": [p.to_dict() for p in predictions]}
 
     @app.get("/v1/models/{name}")
@@ -375,7 +381,7 @@ def create_kserve_app(
         if kind == "customers":
             predictions = await run_in_threadpool(predictor.predict_customers, values)
         else:
-            predictions = await run_in_threadpool(predictor.predict_rows, values)
+            predictions = await _score_rows(predictor, values)
         return {
             "model_name": predictor.name,
             "model_version": predictor.model_version,

@@ -68,8 +68,9 @@ def load_predictor(
 ) -> ModelPredictor:
     """The predictor of a served-model directory; customer lookups use Feast unless `features` is given.
 
-    The Feast client and the pseudonym key are only touched by the first lookup by customer id, so a
-    server that only receives feature rows starts fast and needs no feature store.
+    The Feast client is built in the background once the server starts (a server that only receives
+    feature rows needs no feature store: a failure there is reported by the first lookup by customer id,
+    not at start-up); the pseudonym key is loaded by that first lookup.
     """
     served = read_served_model(model_dir)
     if served.spec.text is not None:  # text models score messages; they never look customers up
@@ -79,6 +80,7 @@ def load_predictor(
         return ModelPredictor(served.spec, served.classifier, model_version=served.registry_version)
     if features is None:
         features = feast_feature_source(settings)
+        features.warm_up()
     return ModelPredictor(
         served.spec,
         served.classifier,

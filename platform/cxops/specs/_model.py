@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "AdaptiveBatching",
     "Column",
     "DataSpec",
     "EvaluationSpec",
@@ -199,8 +200,24 @@ class ResourcesSpec(_Strict):
     memory_limit: str = Field("2Gi", pattern=_QUANTITY)
 
 
+class AdaptiveBatching(_Strict):
+    """How a text model's server merges concurrent `/classify` requests into one encoder batch.
+
+    BentoML's adaptive batching: requests queue briefly while a batch is running and go to the model
+    together, so one sentence-encoder pass serves many single-message requests.
+    """
+
+    max_batch_size: int = Field(64, ge=2)
+    """Most messages in one merged batch (larger requests are split); BentoML needs at least 2."""
+    max_latency_ms: int = Field(1000, ge=1, le=60_000)
+    """Latency budget of a request in the batching queue: BentoML answers 503 to requests it expects to
+    exceed it (queueing plus the estimated batch time). It sheds load, it is not a wait window: a few
+    milliseconds would refuse requests whenever one encoder pass takes longer than that."""
+
+
 class ServingSpec(_Strict):
     max_batch_size: int = Field(1000, ge=1)
+    """Most rows one request may hold (413 beyond)."""
     output_score: str = "probability"
     output_label: str = "label"
     resources: ResourcesSpec = ResourcesSpec()
@@ -213,6 +230,8 @@ class ServingSpec(_Strict):
     """Concurrent requests per replica at which KServe adds a replica."""
     timeout_seconds: int = Field(60, ge=1, le=3600)
     """How long a request may take before KServe answers 504."""
+    adaptive_batching: AdaptiveBatching | None = None
+    """Text models only: serve `POST /classify` with adaptive batching; unset, the route is absent."""
 
     @model_validator(mode="after")
     def _replicas_in_order(self) -> ServingSpec:
@@ -220,6 +239,13 @@ class ServingSpec(_Strict):
             raise ValueError(
                 f"serving.min_replicas ({self.min_replicas}) exceeds "
                 f"serving.max_replicas ({self.max_replicas})"
+            )
+        batching = self.adaptive_batching
+        if batching is not None and batching.max_batch_size > self.max_batch_size:
+            # A merged batch goes through the same size check as any request.
+            raise ValueError(
+                f"serving.adaptive_batching.max_batch_size ({batching.max_batch_size}) exceeds "
+                f"serving.max_batch_size ({self.max_batch_size}); lower it"
             )
         return self
 
@@ -350,6 +376,11 @@ class ModelSpec(_Strict):
             )
         if self.monitoring.min_window > self.monitoring.window_size:
             raise ValueError(f"model '{self.name}': monitoring.min_window exceeds monitoring.window_size")
+        if self.text is None and self.serving.adaptive_batching is not None:
+            raise ValueError(
+                f"model '{self.name}': serving.adaptive_batching applies to text models only (it batches "
+                "their /classify route); remove it from this spec"
+            )
         if self.text is not None and self.monitoring.detector == "tabular":
             raise ValueError(
                 f"model '{self.name}': a text model's drift detector is 'mmd' or 'ks' over embeddings, "

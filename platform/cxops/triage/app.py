@@ -1,8 +1,9 @@
 """The triage service: one customer message in, a routing decision out (`POST /v1/triage`).
 
 Design: triage is its own small service in front of the model servers. It calls the intent, sentiment
-and churn models over the KServe Open Inference Protocol (V2), so each model keeps its own deployment,
-version and canary release, and a model can be rolled forward or back without touching triage. The
+and churn models over the KServe Open Inference Protocol (V2; the text models optionally over their
+batched route, see `TriageSettings.text_route`), so each model keeps its own deployment, version and
+canary release, and a model can be rolled forward or back without touching triage. The
 three calls run concurrently (`asyncio.gather` over one pooled `httpx.AsyncClient`), each with its own
 timeout, so a decision costs the slowest call, bounded by `timeout_s`. The routing itself is data
 (`policies/triage.yaml`, see `cxops.triage.policy`) applied by a pure function (`cxops.triage.decide`).
@@ -185,9 +186,12 @@ def create_app(
         policy = load_policy(
             settings.resolved_policy_path(cxops_settings), labels=labels, settings=cxops_settings
         )
+    route = settings.text_route
     endpoints = {
-        "intent": ModelEndpoint.for_text(intent_spec, settings.intent_url, settings.intent_model),
-        "sentiment": ModelEndpoint.for_text(sentiment_spec, settings.sentiment_url, settings.sentiment_model),
+        "intent": ModelEndpoint.for_text(intent_spec, settings.intent_url, settings.intent_model, route),
+        "sentiment": ModelEndpoint.for_text(
+            sentiment_spec, settings.sentiment_url, settings.sentiment_model, route
+        ),
     }
     if settings.churn_url:
         endpoints["churn"] = ModelEndpoint.for_customers("churn", settings.churn_url, settings.churn_model)

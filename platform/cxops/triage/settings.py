@@ -5,12 +5,21 @@
 
 Each URL is the base of a KServe Open Inference Protocol (V2) server; the service calls
 `{url}/v2/models/{model name}/infer` and probes `{url}/v2/health/ready`.
+
+`CXOPS_TRIAGE_TEXT_ROUTE=batched` asks the intent and sentiment servers on their batched route,
+`POST {url}/classify`, instead: the CXOps model server merges concurrent requests into one encoder batch
+there (BentoML adaptive batching, `serving.adaptive_batching` in the model's spec), which raises its
+throughput under load. Churn is always asked over V2. The default stays `v2` because V2 is the contract
+every model server honours: `/classify` exists only on CXOps bentos of a text model whose spec enables
+batching (an older version, a canary built before it, or another KServe runtime answers 404, and triage
+would send every message to human review), its path names no model, and it is not part of the protocol
+that KServe's tooling speaks. Switch once every served intent and sentiment version has the route.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,7 +27,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from cxops.config import Settings
 from cxops.triage._errors import TriageError
 
-__all__ = ["TriageSettings"]
+__all__ = ["TextRoute", "TriageSettings"]
+
+TextRoute = Literal["v2", "batched"]
+"""How the text models are asked: `v2` (`/v2/models/{name}/infer`) or `batched` (`/classify`)."""
 
 
 class TriageSettings(BaseSettings):
@@ -36,6 +48,9 @@ class TriageSettings(BaseSettings):
     sentiment_model: str = "sentiment"
     churn_model: str = "churn"
     """Model names in the V2 paths (the InferenceService names, when they differ from the spec names)."""
+    text_route: TextRoute = "v2"
+    """The route the intent and sentiment models are asked on: `v2`, or `batched` (their `/classify`
+    route, where concurrent requests are merged into one batch); churn is always asked over V2."""
     timeout_s: float = Field(2.0, gt=0, le=60)
     """Limit on each model call. The three calls run concurrently, so a decision waits at most this long."""
     policy_path: Path = Path("policies/triage.yaml")

@@ -70,3 +70,19 @@ def test_snapshot_version_is_the_content(tmp_path):
     changed.loc[0, "a"] = 9
     assert content_hash(changed) != content_hash(frame)
     assert pd.read_parquet(first.path).equals(frame)
+
+
+@pytest.mark.parametrize("dtype", [object, "float64"])
+def test_numbers_parse_as_their_text_would(dtype):
+    """Cells that parse as they are skip string handling; the result is what parsing each cell's
+    stripped text gives (blank or unparseable: missing), whatever the mix of cells."""
+    spec = load_spec("churn")
+    raw = read_table(REAL).head(8).copy()
+    cells = [" 12 ", "", "  ", "twelve", None, "7", "1e1", "\t5\n"] if dtype is object else [1.5] * 8
+    raw["tenure"] = pd.Series(cells, dtype=dtype)
+    raw["MonthlyCharges"] = pd.Series([True, 1, "2", None, 3.5, "x", " 4 ", ""], dtype=object)
+    typed = coerce(raw, spec)
+    for column in ("tenure", "MonthlyCharges"):
+        text = raw[column].astype(str).str.strip().replace("", float("nan"))
+        expected = pd.to_numeric(text, errors="coerce").astype(float)
+        pd.testing.assert_series_equal(typed[column], expected, check_names=False)

@@ -133,6 +133,31 @@ def test_a_feature_store_that_cannot_start_is_a_503_naming_the_cause(spec, class
     assert exc.value.status_code == 503
 
 
+def test_warm_up_builds_the_source_once_and_leaves_failures_to_the_first_lookup(
+    spec, classifier, features
+) -> None:
+    built: list[int] = []
+
+    def build() -> InMemoryFeatureSource:
+        built.append(1)
+        return InMemoryFeatureSource(features.set_index(spec.data.entity_key))
+
+    lazy = LazyFeatureSource(build, "test store")
+    lazy.warm_up().join(10)
+    assert built == [1]
+    pid = features[spec.data.entity_key].iloc[0]
+    assert lazy.online_features(spec, [pid])[1] == []
+    assert built == [1]
+
+    def broken() -> InMemoryFeatureSource:
+        raise RuntimeError("redis refused the connection")
+
+    failing = LazyFeatureSource(broken, "test store")
+    failing.warm_up().join(10)  # no exception escapes the thread
+    with pytest.raises(FeatureSourceUnavailableError, match="redis refused"):
+        failing.online_features(spec, [pid])
+
+
 def test_online_frames_with_the_join_key_column_are_accepted(spec, classifier, features) -> None:
     """The Feast client returns the join key first and a row (all missing) for unknown customers."""
 

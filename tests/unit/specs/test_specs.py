@@ -107,3 +107,35 @@ def test_a_binary_model_needs_a_positive_label_among_its_categories(tmp_path):
     settings = _settings_with_spec(tmp_path, lambda d: d["data"].update(positive_label="Maybe"))
     with pytest.raises(InvalidInputError, match="positive_label"):
         load_spec("churn", settings)
+
+
+@pytest.mark.parametrize("name", ["intent", "sentiment"])
+def test_text_models_batch_their_classify_route_within_the_request_limit(name):
+    serving = load_spec(name).serving
+    assert serving.adaptive_batching is not None
+    assert 2 <= serving.adaptive_batching.max_batch_size <= serving.max_batch_size
+
+
+def test_adaptive_batching_is_refused_on_a_tabular_model(tmp_path):
+    def mutate(d):
+        d["serving"]["adaptive_batching"] = {"max_batch_size": 32}
+
+    with pytest.raises(InvalidInputError, match="adaptive_batching applies to text models only"):
+        load_spec("churn", _settings_with_spec(tmp_path, mutate))
+
+
+@pytest.mark.parametrize(
+    ("batching", "message"),
+    [
+        ({"max_batch_size": 512}, r"adaptive_batching.max_batch_size \(512\) exceeds serving.max_batch_size"),
+        ({"max_batch_size": 1}, "greater than or equal to 2"),
+        ({"max_latency_ms": 0}, "greater than or equal to 1"),
+        ({"max_wait": 5}, "max_wait"),
+    ],
+)
+def test_adaptive_batching_limits_are_checked(tmp_path, batching, message):
+    def mutate(d):
+        d["serving"]["adaptive_batching"] = batching
+
+    with pytest.raises(InvalidInputError, match=message):
+        load_spec("intent", _text_spec_settings(tmp_path, mutate))

@@ -1,4 +1,5 @@
-"""V2 calls to the model servers: the request sent, answers parsed, and every failure made a short cause."""
+"""Calls to the model servers (V2, and the text models' batched route): the request sent, answers parsed,
+and every failure made a short cause."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from cxops.triage import ModelUnavailableError, UnknownCustomerError
 from cxops.triage.models_client import ModelAnswer, ModelEndpoint, check_ready, infer
 
 INTENT = ModelEndpoint.for_text(load_spec("intent"), "http://intent.test/", "intent-v2")
+INTENT_BATCHED = ModelEndpoint.for_text(load_spec("intent"), "http://intent.test/", "intent-v2", "batched")
 CHURN = ModelEndpoint.for_customers("churn", "http://churn.test", "churn")
 
 
@@ -139,3 +141,82 @@ def test_check_ready(handler, expected):
             return await check_ready(client, INTENT, timeout=0.5)
 
     assert asyncio.run(run()) == expected
+
+
+# -- the text models' batched route ----------------------------------------------------------------------
+
+
+def batched(label: object = "cancellation", probability: object = 0.8, **changes) -> list:
+    """A `/classify` answer as the CXOps model server gives it (a list of `PredictionOut`)."""
+    prediction = {
+        "probability": probability,
+        "label": label,
+        "threshold": None,
+        "model_name": "intent",
+        "model_version": "7",
+        "customer_id": None,
+        **changes,
+    }
+    return [prediction]
+
+
+def test_batched_endpoint_asks_the_classify_route():
+    assert INTENT_BATCHED.infer_url == "http://intent.test/classify"
+    assert INTENT_BATCHED.ready_url == "http://intent.test/v2/health/ready"  # readiness stays V2
+    assert INTENT.route == "v2" and CHURN.infer_url == "http://churn.test/v2/models/churn/infer"
+
+
+def test_batched_route_sends_the_message_in_a_list_and_parses_the_one_prediction():
+    seen = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen["url"] = str(request.url)
+        seen["body"] = json.loads(request.content)
+        seen["request_id"] = request.headers["X-Request-ID"]
+        return httpx.Response(200, json=batched())
+
+    answer = call(INTENT_BATCHED, handler)
+    assert answer == ModelAnswer(label="cancellation", probability=0.8, model_version="7")
+    assert seen == {
+        "url": "http://intent.test/classify",
+        "body": {"texts": ["please cancel my plan"]},
+        "request_id": "req-1",
+    }
+
+
+def _without(key: str) -> list:
+    body = batched()
+    del body[0][key]
+    return body
+
+
+BATCHED_FAILURES = [
+    ("timeout", _raise(httpx.ReadTimeout("slow")), "timed out after 1.5 s"),
+    ("refused", _raise(httpx.ConnectError("refused")), "unreachable"),
+    ("route absent (an older server)", _answer(404, {"error": "not found"}), "answered HTTP 404"),
+    ("blank message", _answer(422, [{"error": "is empty or blank"}]), "answered HTTP 422"),
+    ("batch queue over its latency budget", _answer(503, {"error": "overloaded"}), "answered HTTP 503"),
+    ("not JSON", _answer(200, content=b"<html>"), "malformed response: not JSON"),
+    ("a V2 answer", _answer(200, v2()), "malformed response: not one prediction"),
+    ("two predictions", _answer(200, batched() * 2), "malformed response: not one prediction"),
+    ("no prediction", _answer(200, []), "malformed response: not one prediction"),
+    ("not an object", _answer(200, ["cancellation"]), "malformed response: not one prediction"),
+    ("no label", _answer(200, _without("label")), "malformed response: no 'label'"),
+    ("no probability", _answer(200, _without("probability")), "malformed response: no 'probability'"),
+    ("label not text", _answer(200, batched(label=3)), "'label' is not text"),
+    ("probability above 1", _answer(200, batched(probability=1.5)), "'probability' is not a probability"),
+    ("probability null", _answer(200, batched(probability=None)), "'probability' is not a probability"),
+    ("another model's server", _answer(200, batched(model_name="sentiment")), "for model 'sentiment'"),
+    ("label of another model", _answer(200, batched(label="card_arrival")), "label 'card_arrival'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("handler", "cause"), [f[1:] for f in BATCHED_FAILURES], ids=[f[0] for f in BATCHED_FAILURES]
+)
+def test_batched_route_failures_become_short_causes(handler, cause):
+    with pytest.raises(ModelUnavailableError) as info:
+        call(INTENT_BATCHED, handler)
+    assert info.value.model == "intent"
+    assert cause in info.value.cause
+    assert "http://" not in info.value.cause

@@ -16,7 +16,7 @@ from cxops.triage import TriageError, TriageSettings
 
 runner = CliRunner()
 
-_VARIABLES = ("INTENT_URL", "SENTIMENT_URL", "CHURN_URL", "TIMEOUT_S", "POLICY_PATH")
+_VARIABLES = ("INTENT_URL", "SENTIMENT_URL", "CHURN_URL", "TIMEOUT_S", "POLICY_PATH", "TEXT_ROUTE")
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +34,19 @@ def test_settings_come_from_the_environment(monkeypatch):
     assert settings.sentiment_url == "http://override:1"  # an option beats the environment
     assert settings.churn_url is None and settings.timeout_s == 0.75
     assert settings.policy_path == Path("policies/triage.yaml")
+    assert settings.text_route == "v2"
+
+
+def test_text_route_comes_from_the_environment_or_the_option(monkeypatch):
+    urls = {"intent_url": "http://a", "sentiment_url": "http://b"}
+    monkeypatch.setenv("CXOPS_TRIAGE_TEXT_ROUTE", "batched")
+    assert TriageSettings.load(**urls).text_route == "batched"
+    assert TriageSettings.load(**urls, text_route="v2").text_route == "v2"
+
+
+def test_unknown_text_route_is_refused_with_the_choices():
+    with pytest.raises(TriageError, match="text_route: Input should be 'v2' or 'batched'"):
+        TriageSettings.load(intent_url="http://a", sentiment_url="http://b", text_route="grpc")
 
 
 def test_missing_urls_say_which_variable_to_set():
@@ -69,7 +82,16 @@ def test_help_teaches_by_example():
     [
         (
             "serve",
-            ["--intent-url", "--sentiment-url", "--churn-url", "--host", "--port", "--timeout", "--policy"],
+            [
+                "--intent-url",
+                "--sentiment-url",
+                "--churn-url",
+                "--text-route",
+                "--host",
+                "--port",
+                "--timeout",
+                "--policy",
+            ],
         ),
         ("send", ["--customer-id", "--channel", "--url", "--json"]),
     ],

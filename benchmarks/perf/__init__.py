@@ -1,0 +1,1 @@
+"""The sections of `make bench` (benchmarks/bench.py): each measures one thing against its baseline."""
