@@ -24,7 +24,7 @@ TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell sha256sum $(TOOLS_LOCK) | sha256
 IMAGE_REGISTRY ?= $(or $(CXOPS_IMAGE_REGISTRY),registry.local/cxops)
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' platform/cxops/__init__.py)
 
-.PHONY: help install monitor-env monitor-lock tools-env tools-lock k8s-check images image-lock lock demo test test-fast lint format pipeline-compile churn-cv text-cv recommendation-loo triage-latency canary-load drift-cost bench bench-tools services clean
+.PHONY: help install monitor-env monitor-lock tools-env tools-lock k8s-check images image-lock lock demo test test-full test-fast lint format pipeline-compile churn-cv text-cv recommendation-loo triage-latency canary-load drift-cost bench bench-tools services clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
@@ -80,6 +80,10 @@ demo: $(STAMP) $(MONITOR_STAMP) ## run the lifecycle of all four models locally,
 	@$(BIN)/cxops demo
 
 test: $(STAMP) $(MONITOR_STAMP) services lint k8s-check ## run the test suite (what CI runs): lint, manifests, unit and integration tests, the drift monitor's
+	@$(BIN)/pytest -q -m "not full"
+	@$(MONITOR_BIN)/pytest -q -p no:cacheprovider -c tests/drift/pytest.ini tests/drift
+
+test-full: $(STAMP) $(MONITOR_STAMP) services lint k8s-check ## make test plus the exhaustive variants (marker `full`: sentiment's pipeline, Ray vs local, RayJob step, canary on PostgreSQL)
 	@$(BIN)/pytest -q
 	@$(MONITOR_BIN)/pytest -q -p no:cacheprovider -c tests/drift/pytest.ini tests/drift
 

@@ -221,6 +221,15 @@ def _version(gov: Governance, stage: Stage) -> int:
     return version
 
 
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=[pytest.mark.integration, pytest.mark.full])]
+)
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The canary loop on SQLite; its PostgreSQL run is the exhaustive variant (`make test-full`): the
+    records it reads and writes are tested on both backends in tests/unit/canary."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
 @pytest.fixture
 def make_platform(tmp_path: Path, database_url: str) -> Iterator[Callable[[Faults], Platform]]:
     """`make_platform(faults)`: the platform with a production version and a candidate with `faults`."""

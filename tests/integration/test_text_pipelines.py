@@ -12,22 +12,25 @@ from cxops.scoring import score_file
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """Both text models trained in one CXOps home, as the demo does: 400 generated messages each."""
+# Both text models run the same pipeline code; sentiment's run is the exhaustive variant (`make test-full`).
+TEXT_MODELS = ["intent", pytest.param("sentiment", marks=pytest.mark.full)]
+
+
+@pytest.fixture(scope="module", params=TEXT_MODELS)
+def trained(request, tmp_path_factory):
+    """A text model trained by the pipeline on 400 generated messages."""
     from cxops.lifecycle.pipeline import run_pipeline
 
-    settings = Settings(home=tmp_path_factory.mktemp("text-pipelines") / "home")
-    results = {model: run_pipeline(model, settings, rows=400, seed=3) for model in ("intent", "sentiment")}
-    return settings, results
+    model = request.param
+    settings = Settings(home=tmp_path_factory.mktemp(f"text-pipeline-{model}") / "home")
+    return settings, model, run_pipeline(model, settings, rows=400, seed=3)
 
 
-@pytest.mark.parametrize("model", ["intent", "sentiment"])
-def test_pipeline_registers_a_text_candidate_with_lineage_baseline_and_bento(trained, model):
-    settings, results = trained
-    record = results[model]["record"]
+def test_pipeline_registers_a_text_candidate_with_lineage_baseline_and_bento(trained):
+    settings, model, result = trained
+    record = result["record"]
     assert record.version == 1 and record.stage == "candidate"
-    assert results[model]["bento"].startswith(f"cxops-{model}:")
+    assert result["bento"].startswith(f"cxops-{model}:")
     metrics = record.metrics
     assert 0 < metrics["accuracy"] <= 1 and 0 < metrics["macro_f1"] <= 1
     assert 0 < metrics["baseline_macro_f1"] <= 1  # the TF-IDF baseline ran in the evaluation step
@@ -43,8 +46,8 @@ def test_pipeline_registers_a_text_candidate_with_lineage_baseline_and_bento(tra
 
 
 def test_training_data_keeps_no_personal_data_in_the_text(trained):
-    settings, results = trained
-    record = results["intent"]["record"]
+    settings, _, result = trained
+    record = result["record"]
     runs = settings.subdir("pipeline_runs")
     # The generator puts emails and IBANs in ~5% of messages; the frame the model trained on is masked.
     frames = [pd.read_parquet(p) for p in runs.rglob("train_set")] + [
@@ -58,13 +61,13 @@ def test_training_data_keeps_no_personal_data_in_the_text(trained):
 
 
 def test_batch_scoring_passes_other_columns_through(trained, tmp_path):
-    settings, _ = trained
+    settings, model, _ = trained
     frame = pd.DataFrame({"ticket": ["T1", "T2", "T3"], "text": ["my bill is wrong", "", "internet down"]})
     frame.to_csv(tmp_path / "tickets.csv", index=False)
-    summary = score_file("intent", tmp_path / "tickets.csv", tmp_path / "out.parquet", settings)
+    summary = score_file(model, tmp_path / "tickets.csv", tmp_path / "out.parquet", settings)
     out = pd.read_parquet(tmp_path / "out.parquet")
     assert out["ticket"].tolist() == ["T1", "T2", "T3"] and out["text"].tolist()[0] == "my bill is wrong"
     assert summary.rows == 3 and summary.unscored == 1
-    assert out["intent_label"].isna().tolist() == [False, True, False]
-    assert out.loc[[0, 2], "intent_probability"].between(0, 1).all()
+    assert out[f"{model}_label"].isna().tolist() == [False, True, False]
+    assert out.loc[[0, 2], f"{model}_probability"].between(0, 1).all()
     assert sum(summary.label_counts.values()) == 2

@@ -11,7 +11,8 @@ from cxops.modeling import TabularClassifier
 from cxops.specs import ScalingSpec, load_model_code, load_spec
 from cxops.training import ensure_ray, labels_to_binary, shutdown_ray, train
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# Every pipeline test trains on Ray too; this module checks Ray against the local backend (`make test-full`).
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.full]
 
 
 @pytest.fixture(scope="session")

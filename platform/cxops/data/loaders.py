@@ -47,14 +47,13 @@ def _parse_numbers(values: pd.Series) -> pd.Series:
     if values.dtype != object:
         return pd.to_numeric(values, errors="coerce").astype(float)
     if pd.api.types.infer_dtype(values, skipna=True) != "string":  # mixed objects: text of each value
-        return pd.to_numeric(values.astype(str).str.strip().replace("", np.nan), errors="coerce").astype(
-            float
-        )
+        text = values.astype(str).str.strip()
+        return pd.to_numeric(text.mask(text.eq("")), errors="coerce").astype(float)
     parsed = pd.to_numeric(values, errors="coerce").astype(float)
     retry = parsed.isna() & values.notna()
     if retry.any():
         text = values[retry].astype(str).str.strip()
-        parsed[retry] = pd.to_numeric(text.replace("", np.nan), errors="coerce").astype(float)
+        parsed[retry] = pd.to_numeric(text.mask(text.eq("")), errors="coerce").astype(float)
     return parsed
 
 

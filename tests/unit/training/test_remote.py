@@ -156,6 +156,7 @@ def ray_cluster() -> Iterator[str]:
 
 @pytest.mark.integration
 @pytest.mark.slow
+@pytest.mark.full
 def test_the_rayjob_step_trains_remotely_and_brings_the_outputs_home(churn_entities, ray_cluster, tmp_path):
     from cxops.modeling import load_classifier
     from cxops.specs import load_spec
