@@ -82,7 +82,9 @@ def request_bodies(bench: BenchHome) -> tuple[list[str], list[str], pd.DataFrame
     return by_id, by_features, features
 
 
-class _Process:
+class ChildProcess:
+    """A server started for the benchmark, in its own process group, its output in `log`."""
+
     def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
         with log.open("wb") as out:
@@ -132,11 +134,11 @@ def servers(bench: BenchHome) -> Iterator[dict[str, str]]:
         "kserve": [sys.executable, peers, "kserve", "--model-dir", model_dir, "--port", str(ports["kserve"])],
         "floor": [sys.executable, peers, "floor", "--model-dir", model_dir, "--port", str(ports["floor"])],
     }
-    started: list[_Process] = []
+    started: list[ChildProcess] = []
     try:
         processes = {}
         for name, command in commands.items():
-            processes[name] = _Process(command, env, logs / f"bench-{name}.log")
+            processes[name] = ChildProcess(command, env, logs / f"bench-{name}.log")
             started.append(processes[name])
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
 

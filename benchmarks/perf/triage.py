@@ -24,7 +24,7 @@ from cxops.serving.server import free_port, start_server
 
 from .home import BenchHome
 from .load import run_wrk
-from .online import _Process
+from .online import ChildProcess
 
 ROUTES = ("v2", "batched")
 
@@ -52,7 +52,7 @@ def run(
                 "CXOPS_TRIAGE_SENTIMENT_URL": urls["sentiment"],
                 "CXOPS_TRIAGE_TEXT_ROUTE": route,
             }
-            service = _Process(
+            service = ChildProcess(
                 [cli, "triage", "serve", "--port", str(port)],
                 env,
                 settings.subdir("logs") / f"bench-triage-{route}.log",
